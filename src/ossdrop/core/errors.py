@@ -47,14 +47,20 @@ ERROR_TABLE: Mapping[str, tuple[int, str]] = {
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist."),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchStyle": (404, "The specified style does not exist."),
-    "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, or the upload "
-                          "may have been aborted or completed."),
+    "NoSuchUpload": (
+        404,
+        "The specified upload does not exist. The upload ID may be invalid, or the upload "
+        "may have been aborted or completed.",
+    ),
     "NotImplemented": (501, "A header you provided implies functionality that is not implemented."),
     "NotModified": (304, "Not Modified"),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold."),
     "RequestTimeTooSkewed": (403, "The difference between the request time and the current time is too large."),
-    "SignatureDoesNotMatch": (403, "The request signature we calculated does not match the signature you "
-                                   "provided. Check your key and signing method."),
+    "SignatureDoesNotMatch": (
+        403,
+        "The request signature we calculated does not match the signature you "
+        "provided. Check your key and signing method.",
+    ),
     "TooManyBuckets": (400, "You have attempted to create more buckets than allowed."),
 }
 

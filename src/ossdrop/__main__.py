@@ -1,0 +1,3 @@
+from ossdrop.cli.main import main
+
+main()

@@ -1,0 +1,110 @@
+"""Engines and sessions from a database URL, tuned so that concurrent writers behave on all three databases.
+
+* SQLite: WAL (readers do not block the writer), foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` for every
+  transaction. A deferred SQLite transaction that reads first and writes later fails at once with "database is
+  locked" when another connection wrote meanwhile (the busy timeout does not apply to that upgrade), so every
+  transaction takes the write lock up front and waits for it instead.
+* MySQL/MariaDB (``mysql+pymysql``) and PostgreSQL (``postgresql+psycopg``): READ COMMITTED, so that a statement
+  run after taking a row lock sees what other transactions committed before (MySQL's default REPEATABLE READ would
+  keep an older snapshot and take gap locks that deadlock concurrent inserts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Plain spellings map to the drivers the project installs; anything else is refused rather than guessed.
+_DRIVERS = {
+    "sqlite": "sqlite+pysqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "mysql": "mysql+pymysql",
+    "mysql+pymysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "mariadb+pymysql": "mysql+pymysql",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+_MYSQL_RETRY_CODES = frozenset({1205, 1213})  # lock wait timeout, deadlock
+_PG_RETRY_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
+
+
+class UnsupportedDatabaseError(ValueError):
+    """The URL names a database or driver ossdrop does not support."""
+
+
+def normalize_url(database_url: str | URL) -> URL:
+    """``database_url`` with its driver made explicit: ``sqlite:///`` -> pysqlite, ``mysql://`` -> pymysql,
+    ``postgresql://`` -> psycopg (3). MySQL URLs get ``charset=utf8mb4`` unless they name a charset.
+    """
+    url = make_url(database_url)
+    driver = _DRIVERS.get(url.drivername)
+    if driver is None:
+        raise UnsupportedDatabaseError(f"unsupported database URL scheme: {url.drivername!r}")
+    url = url.set(drivername=driver)
+    if driver == "mysql+pymysql" and "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    return url
+
+
+def create_engine(database_url: str | URL, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """An :class:`~sqlalchemy.Engine` for ``database_url`` (any spelling :func:`normalize_url` accepts)."""
+    url = normalize_url(database_url)
+    backend = url.get_backend_name()
+    kwargs: dict[str, Any] = {"pool_pre_ping": backend != "sqlite"}
+    if backend == "sqlite":
+        # The sqlite3 module's own transaction handling would issue a deferred BEGIN; we issue our own.
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    else:
+        kwargs["isolation_level"] = "READ COMMITTED"
+    if url.database not in (None, "", ":memory:"):
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+    engine = sa_create_engine(url, **kwargs)
+    if backend == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # autocommit at the driver: SQLAlchemy's BEGIN below rules
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``. Objects stay readable after commit (``expire_on_commit=False``), so a service
+    can return the rows it wrote without a reload.
+    """
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """True when ``error`` is a transient lock conflict (deadlock, lock timeout, SQLite busy) and the whole
+    transaction may simply be run again.
+    """
+    orig = error.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_RETRY_CODES:
+        return True
+    if getattr(orig, "sqlstate", None) in _PG_RETRY_STATES:
+        return True
+    return "database is locked" in str(orig)
