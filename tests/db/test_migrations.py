@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import BigInteger, Integer, String, inspect, text
 from sqlalchemy.engine import make_url
 
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from ossdrop.db import migrate
 from ossdrop.db.models import Base
 from ossdrop.db.session import create_engine
@@ -103,7 +103,9 @@ def test_upgrade_adopts_an_existing_seed_table(fresh_url: str) -> None:
                 conn.execute(text("CREATE INDEX md5 ON storage (md5)"))
             for row in rows:
                 conn.execute(
-                    text("INSERT INTO storage (name, path, ext, md5, creator_id, created_at) VALUES (:a,:b,:c,:d,:e,:f)"),
+                    text(
+                        "INSERT INTO storage (name, path, ext, md5, creator_id, created_at) VALUES (:a,:b,:c,:d,:e,:f)"
+                    ),
                     dict(zip("abcdef", row, strict=True)),
                 )
         migrate.upgrade(fresh_url)

@@ -23,7 +23,10 @@ class ImageInfo:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Duration in seconds, coded frame size, and the display rotation in degrees counter-clockwise."""
+    """Duration in seconds, coded frame size, and ``rotation``: clockwise degrees (0/90/180/270) to display it.
+
+    ``rotation`` matches the classic MP4 ``rotate`` tag (a portrait phone video says 90).
+    """
 
     duration: float
     width: int
@@ -61,7 +64,7 @@ def video_info(path: str) -> VideoInfo | None:
                 duration = float(stream.duration * stream.time_base)
             rotation = 0
             for frame in container.decode(stream):
-                rotation = int(frame.rotation)
+                rotation = round(-frame.rotation) % 360  # FFmpeg's display matrix angle is counter-clockwise
                 break
             return VideoInfo(duration, stream.codec_context.width, stream.codec_context.height, rotation)
     except (av.FFmpegError, OSError, ValueError):

@@ -47,6 +47,7 @@ class OSSRequest:
     receive: Receive
     request_id: str = field(default_factory=lambda: secrets.token_hex(12).upper())
     access_key: str | None = None
+    body_done: bool = False
 
     def param(self, name: str, default: str | None = None) -> str | None:
         for k, v in self.query:
@@ -61,8 +62,8 @@ class OSSRequest:
         return self.headers.get(name, default)
 
     async def stream(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (already de-chunked by the HTTP server)."""
-        while True:
+        """The body as it arrives (already de-chunked by the HTTP server); empty once consumed."""
+        while not self.body_done:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected
@@ -70,6 +71,7 @@ class OSSRequest:
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
+                self.body_done = True
                 return
 
     async def read_body(self, limit: int = 4 * 1024 * 1024) -> bytes:

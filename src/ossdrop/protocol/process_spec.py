@@ -173,7 +173,7 @@ def _to_int(param: str, raw: str, lo: int, hi: int, ec: str = "") -> int:
 def decode_urlsafe_b64(raw: str, param: str = "b64") -> str:
     """Decode URL-safe base64 with or without padding; a bad value is ``BadRequest`` (§7.1)."""
     try:
-        data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        data = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=True)
         return data.decode("utf-8")
     except (binascii.Error, ValueError):
         raise OSSError("BadRequest", "Input is not base64 decoding.", {"ArgumentName": param}) from None

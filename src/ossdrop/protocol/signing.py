@@ -25,7 +25,7 @@ def _names(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-# §3.1: the sub-resource keys of the official doc list. Both SDK sets below are built from it.
+# §3.1: the sub-resource keys of the official doc list; oss2's set below is built from it.
 _DOC_SUBRESOURCES = _names(
     "acl uploads location cors logging website referer lifecycle delete append tagging objectMeta "
     "uploadId partNumber security-token position img style styleName replication replicationProgress "

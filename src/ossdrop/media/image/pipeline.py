@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from PIL import Image
 
 from ossdrop.media.image.context import Context
-from ossdrop.media.image.encode import encode, output_format
+from ossdrop.media.image.encode import encode
 from ossdrop.media.image.formats import frame_count, open_image
 from ossdrop.media.image.load import new_context, shrink_on_load
 from ossdrop.media.image.report import average_hue_json, info_json
 from ossdrop.media.image.steps import run_steps
 from ossdrop.media.limits import Limits
-from ossdrop.media.operations import AverageHue, ImageOp, Info, Resize
+from ossdrop.media.operations import AverageHue, Format, ImageOp, Info, Resize
 from ossdrop.media.result import Processed
 
 _DEFAULT_GIF_DELAY_MS = 100
@@ -59,7 +59,7 @@ def _process(
     ctx = new_context(source, limits, load)
     if hue_at is None and frames > 1 and _stays_animated(ctx, ops):
         return _process_animation(source, ops, frames, limits, load)
-    shrink_on_load(ctx, source, pixel_ops)
+    shrink_on_load(ctx, source, ops if hue_at is None else ops[: hue_at + 1])
     run_steps(ctx, pixel_ops)
     if hue_at is not None:
         return average_hue_json(ctx.image)
@@ -68,17 +68,15 @@ def _process(
 
 def _stays_animated(ctx: Context, ops: Sequence[ImageOp]) -> bool:
     """A GIF stays animated when the output is gif and no percent resize is asked (§7.2: p makes it static)."""
-    probe = Context(image=ctx.image, source_format=ctx.source_format, limits=ctx.limits)
+    if ctx.source_format != "gif":
+        return False
+    fmt = "gif"
     for op in ops:
         if isinstance(op, Resize) and op.p is not None and op.w is op.h is op.longer is op.shorter is None:
             return False
-    from ossdrop.media.image.steps import STEPS
-    from ossdrop.media.operations import Format
-
-    for op in ops:
         if isinstance(op, Format):
-            STEPS[Format](probe, op)
-    return ctx.source_format == "gif" and output_format(probe) == "gif"
+            fmt = op.name
+    return fmt == "gif"
 
 
 def _process_animation(
