@@ -305,7 +305,9 @@ def _curl(args: Sequence[str], timeout: float) -> Transfer:
 def curl_put(url: str, path: Path, timeout: float, headers: Sequence[str] = ()) -> Transfer:
     """PUT the file at ``path`` (``Expect:`` off, so no 100-continue round trip)."""
     extra = [a for h in headers for a in ("-H", h)]
-    return _curl(["-T", str(path), "-H", "Expect:", "-H", "Content-Type: application/octet-stream", *extra, url], timeout)
+    return _curl(
+        ["-T", str(path), "-H", "Expect:", "-H", "Content-Type: application/octet-stream", *extra, url], timeout
+    )
 
 
 def curl_get(url: str, timeout: float) -> Transfer:

@@ -38,10 +38,24 @@ class StoreProcess:
 
 def start_store(root: Path, *extra: str) -> StoreProcess:
     """Start ``ossdrop store`` on port 0 and wait for its "listening on" line."""
-    cmd = [sys.executable, "-m", "ossdrop", "store", "--root", str(root), "--port", "0",
-           "--access-key-id", ACCESS_KEY_ID, "--access-key-secret", ACCESS_KEY_SECRET, *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "ossdrop",
+        "store",
+        "--root",
+        str(root),
+        "--port",
+        "0",
+        "--access-key-id",
+        ACCESS_KEY_ID,
+        "--access-key-secret",
+        ACCESS_KEY_SECRET,
+        *extra,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     deadline = time.monotonic() + 30
     assert proc.stdout is not None
     seen: list[str] = []

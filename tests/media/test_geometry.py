@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ossdrop.core.errors import OSSError
+from ossdrop.core.operations import Crop, IndexCrop, Resize
 from ossdrop.media.image.geometry import ResizePlan, crop_box, index_box, place, resize_plan, round_div
-from ossdrop.media.operations import Crop, IndexCrop, Resize
 
 
 @pytest.mark.parametrize(

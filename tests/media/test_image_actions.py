@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from ossdrop.core.errors import OSSError
+from ossdrop.core.operations import urlsafe_b64encode
 from ossdrop.media.image.encode import estimate_jpeg_quality
 from ossdrop.media.limits import Limits
-from ossdrop.media.operations import urlsafe_b64encode
 from tests.media.test_image_pipeline import decode, halves, near, run
 
 

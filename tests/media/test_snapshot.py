@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from ossdrop.core.errors import OSSError
+from ossdrop.core.operations import Snapshot
 from ossdrop.media.limits import Limits
-from ossdrop.media.operations import Snapshot
 from ossdrop.media.probe import video_info
 from ossdrop.media.video import snapshot
 

@@ -31,7 +31,16 @@ def bucket(request: pytest.FixtureRequest, store: StoreProcess, bucket_name: str
     b.delete_bucket()
 
 
-KEYS = ["plain.txt", "dir/sub/a b+c%d.txt", "中文/文件 名.jpg", "a", "a/b", "../escape", "x/../../y", "~`!@#$^&*()=[]{};',"]
+KEYS = [
+    "plain.txt",
+    "dir/sub/a b+c%d.txt",
+    "中文/文件 名.jpg",
+    "a",
+    "a/b",
+    "../escape",
+    "x/../../y",
+    "~`!@#$^&*()=[]{};',",
+]
 
 
 def test_bucket_info_and_listing_of_buckets(store: StoreProcess, bucket: oss2.Bucket) -> None:
@@ -128,15 +137,27 @@ def test_resumable_upload_multipart_and_download(bucket: oss2.Bucket, tmp_path: 
     src = tmp_path / "big.bin"
     data = os.urandom(1024 * 1024 + 12345)
     src.write_bytes(data)
-    oss2.resumable_upload(bucket, "big/file.bin", str(src), multipart_threshold=200 * 1024, part_size=200 * 1024,
-                          store=oss2.ResumableStore(root=str(tmp_path)))
+    oss2.resumable_upload(
+        bucket,
+        "big/file.bin",
+        str(src),
+        multipart_threshold=200 * 1024,
+        part_size=200 * 1024,
+        store=oss2.ResumableStore(root=str(tmp_path)),
+    )
     head = bucket.head_object("big/file.bin")
     assert head.content_length == len(data)
     assert head.object_type == "Multipart"
     assert head.etag.endswith("-6")
     out = tmp_path / "out.bin"
-    oss2.resumable_download(bucket, "big/file.bin", str(out), multiget_threshold=200 * 1024, part_size=300 * 1024,
-                            store=oss2.ResumableDownloadStore(root=str(tmp_path)))
+    oss2.resumable_download(
+        bucket,
+        "big/file.bin",
+        str(out),
+        multiget_threshold=200 * 1024,
+        part_size=300 * 1024,
+        store=oss2.ResumableDownloadStore(root=str(tmp_path)),
+    )
     assert hashlib.md5(out.read_bytes()).digest() == hashlib.md5(data).digest()
     bucket.get_object_to_file("big/file.bin", str(tmp_path / "whole.bin"))  # CRC checked by the SDK
     assert (tmp_path / "whole.bin").read_bytes() == data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ossdrop.core.errors import OSSError
-from ossdrop.media.operations import (
+from ossdrop.core.operations import (
     AutoOrient,
     AverageHue,
     Blur,

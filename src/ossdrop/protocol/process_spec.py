@@ -1,7 +1,7 @@
 """Parse ``x-oss-process`` values into typed operations (oss-protocol.md §7.1, §7.2, §8).
 
 Pure: no pixels, no HTTP. ``image/resize,w_100/quality,q_80`` becomes a :class:`ProcessSpec` holding
-:mod:`ossdrop.media.operations` values; ``style/<name>`` is returned as a reference for the caller to resolve;
+:mod:`ossdrop.core.operations` values; ``style/<name>`` is returned as a reference for the caller to resolve;
 a ``|sys/saveas,o_..,b_..`` tail becomes :class:`SaveAs`. Every malformed value raises ``OSSError``
 (``InvalidArgument`` naming the parameter, ``MissingArgument`` for a required one).
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from ossdrop.core.errors import OSSError
-from ossdrop.media.operations import (
+from ossdrop.core.operations import (
     GRAVITIES,
     IMAGE_FORMATS,
     RESIZE_MODES,

@@ -40,19 +40,21 @@ def resolve_range(header: str, total: int, *, standard: bool) -> ByteRange | Non
     first, last = m.group(1), m.group(2)
     if not first:  # suffix range: the last N bytes
         n = int(last)
-        if n == 0:
-            return _unsatisfiable(total, standard)
-        return ByteRange(max(0, total - n), total - 1, total) if total else _unsatisfiable(total, standard)
+        if n == 0 or total == 0:
+            _unsatisfiable(total, standard)
+            return None
+        return ByteRange(max(0, total - n), total - 1, total)
     start = int(first)
     end = int(last) if last else total - 1
     if last and end < start:
         return None
     if start >= total:
-        return _unsatisfiable(total, standard)
+        _unsatisfiable(total, standard)
+        return None
     return ByteRange(start, min(end, total - 1), total)
 
 
 def _unsatisfiable(total: int, standard: bool) -> None:
+    """Raise ``InvalidRange`` in standard mode; legacy mode serves the whole object instead."""
     if standard:
-        raise OSSError("InvalidRange", extra={"RangeRequested": "", "ActualObjectSize": str(total)})
-    return None
+        raise OSSError("InvalidRange", extra={"ActualObjectSize": str(total)})

@@ -34,7 +34,8 @@ def build_text(root: str, value: str) -> bytes:
     """A document whose root element holds only text (GetBucketLocation)."""
     elem = ET.Element(root)
     elem.text = value
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(elem, encoding="utf-8", xml_declaration=False)
+    body: bytes = ET.tostring(elem, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def _fill(parent: ET.Element, children: Children) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PIL import Image, ImageEnhance, ImageFilter
 
+from ossdrop.core.operations import Blur, Bright, Contrast, Sharpen
 from ossdrop.media.image.context import Context
-from ossdrop.media.operations import Blur, Bright, Contrast, Sharpen
 
 
 def _rgb(ctx: Context) -> Image.Image:

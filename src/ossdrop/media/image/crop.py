@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ossdrop.core.operations import Crop, IndexCrop
 from ossdrop.media.image.context import Context
 from ossdrop.media.image.geometry import crop_box, index_box
-from ossdrop.media.operations import Crop, IndexCrop
 
 
 def apply_crop(ctx: Context, op: Crop) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 from PIL import Image
 
+from ossdrop.core.operations import Format, Interlace, Quality
 from ossdrop.media.image.context import Context
 from ossdrop.media.image.formats import CONTENT_TYPES
-from ossdrop.media.operations import Format, Interlace, Quality
 from ossdrop.media.result import Processed
 
 # IJG base luminance table (JPEG Annex K.1); the source quality is estimated against it

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ossdrop.core.errors import OSSError
-from ossdrop.media.operations import Crop, Gravity, IndexCrop, Resize
+from ossdrop.core.operations import Crop, Gravity, IndexCrop, Resize
 
 Size = tuple[int, int]
 Box = tuple[int, int, int, int]

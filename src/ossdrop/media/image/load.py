@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
+from ossdrop.core.operations import AutoOrient, AverageHue, Format, ImageOp, Interlace, Quality, Resize
 from ossdrop.media.image.context import Context
 from ossdrop.media.image.encode import estimate_jpeg_quality
 from ossdrop.media.image.formats import oss_format
 from ossdrop.media.image.geometry import Size, resize_plan
 from ossdrop.media.limits import Limits
-from ossdrop.media.operations import AutoOrient, AverageHue, Format, ImageOp, Interlace, Quality, Resize
 
 _NEUTRAL = (Format, Quality, Interlace)
 _HUE_SAMPLE = (256, 256)

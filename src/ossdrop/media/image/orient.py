@@ -5,8 +5,8 @@ from __future__ import annotations
 from PIL import Image
 
 from ossdrop.core.errors import OSSError
+from ossdrop.core.operations import AutoOrient, Rotate
 from ossdrop.media.image.context import Context
-from ossdrop.media.operations import AutoOrient, Rotate
 
 _T = Image.Transpose
 # EXIF orientation -> transposition that displays the image upright (EXIF 2.32 tag 0x0112)

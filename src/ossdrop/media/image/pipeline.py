@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
+from ossdrop.core.operations import AverageHue, Format, ImageOp, Info, Resize
 from ossdrop.media.image.context import Context
 from ossdrop.media.image.encode import encode
 from ossdrop.media.image.formats import frame_count, open_image
@@ -19,7 +20,6 @@ from ossdrop.media.image.load import new_context, shrink_on_load
 from ossdrop.media.image.report import average_hue_json, info_json
 from ossdrop.media.image.steps import run_steps
 from ossdrop.media.limits import Limits
-from ossdrop.media.operations import AverageHue, Format, ImageOp, Info, Resize
 from ossdrop.media.result import Processed
 
 _DEFAULT_GIF_DELAY_MS = 100

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PIL import Image
 
+from ossdrop.core.operations import Resize
 from ossdrop.media.image.context import Context
 from ossdrop.media.image.geometry import resize_plan
-from ossdrop.media.operations import Resize
 
 # reducing_gap lets Pillow box-reduce by an integer factor first: much faster, visually the same (§9 speed)
 _REDUCING_GAP = 3.0

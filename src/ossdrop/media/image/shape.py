@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
+from ossdrop.core.operations import Circle, RoundedCorners
 from ossdrop.media.image.context import Context
-from ossdrop.media.operations import Circle, RoundedCorners
 
 # Masks are drawn this many times larger and reduced, for smooth edges
 _SUPERSAMPLE = 4

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ossdrop.media.image import adjust, crop, encode, orient, resize, shape, watermark
-from ossdrop.media.image.context import Context
-from ossdrop.media.operations import (
+from ossdrop.core.operations import (
     AutoOrient,
     Blur,
     Bright,
@@ -25,6 +23,8 @@ from ossdrop.media.operations import (
     Sharpen,
     Watermark,
 )
+from ossdrop.media.image import adjust, crop, encode, orient, resize, shape, watermark
+from ossdrop.media.image.context import Context
 
 Step = Callable[[Context, Any], None]
 

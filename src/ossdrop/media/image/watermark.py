@@ -12,10 +12,10 @@ import os
 from PIL import Image, ImageDraw, ImageFont
 
 from ossdrop.core.errors import OSSError
+from ossdrop.core.operations import Resize, Watermark, WatermarkImage
 from ossdrop.media.image.context import Context
 from ossdrop.media.image.formats import open_image
 from ossdrop.media.image.geometry import place, round_div
-from ossdrop.media.operations import Resize, Watermark, WatermarkImage
 
 _FONT_FILES = (
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",

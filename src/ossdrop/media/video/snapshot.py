@@ -14,9 +14,9 @@ import av
 from PIL import Image
 
 from ossdrop.core.errors import OSSError
+from ossdrop.core.operations import Snapshot
 from ossdrop.media.image.geometry import Size, round_div
 from ossdrop.media.limits import Limits
-from ossdrop.media.operations import Snapshot
 from ossdrop.media.result import Processed
 
 _TRANSPOSE = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
