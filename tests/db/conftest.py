@@ -3,7 +3,8 @@
 Every run creates its own uniquely named databases and drops them afterwards. An unreachable server makes its
 tests SKIP with the reason, except under ``CI=true``, where it FAILS: CI must not go green by skipping.
 
-Fixtures (importable from other test packages, e.g. ``from tests.db.conftest import db_engine``):
+Fixtures; other test packages import them by their function names, e.g.
+``from tests.db.conftest import fixture_session  # noqa: F401`` gives a test module the ``session`` fixture.
 
 * ``fresh_url``: a new empty database per test (migration tests).
 * ``migrated_url``: one migrated database per backend for the whole run.
@@ -76,23 +77,23 @@ def database(backend: str, tmp_dir: Path) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(name="fresh_url", params=BACKENDS)
+def fixture_fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A new empty database for this test only."""
     with database(request.param, tmp_path) as url:
         yield url
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(name="migrated_url", scope="session", params=BACKENDS)
+def fixture_migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One database per backend, migrated to head, shared by the run (tests empty it via ``db_engine``)."""
     with database(request.param, tmp_path_factory.mktemp("db")) as url:
         migrate.upgrade(url)
         yield url
 
 
-@pytest.fixture
-def db_engine(migrated_url: str) -> Iterator[Engine]:
+@pytest.fixture(name="db_engine")
+def fixture_db_engine(migrated_url: str) -> Iterator[Engine]:
     """An engine (pool large enough for 50 threads) on the shared database, emptied before the test."""
     engine = create_engine(migrated_url, pool_size=20, max_overflow=40)
     with engine.begin() as conn:
@@ -102,14 +103,14 @@ def db_engine(migrated_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def session(db_engine: Engine) -> Iterator[Session]:
+@pytest.fixture(name="session")
+def fixture_session(db_engine: Engine) -> Iterator[Session]:
     """A session on ``db_engine``, closed after the test."""
     with session_factory(db_engine)() as s:
         yield s
 
 
-@pytest.fixture
-def new_session(db_engine: Engine) -> sessionmaker[Session]:
+@pytest.fixture(name="new_session")
+def fixture_new_session(db_engine: Engine) -> sessionmaker[Session]:
     """Opens further sessions (one per thread in concurrency tests)."""
     return session_factory(db_engine)

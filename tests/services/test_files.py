@@ -25,7 +25,12 @@ from ossdrop.services.files import (
     UploadMismatchError,
 )
 from ossdrop.services.keys import DedupScope, InvalidKeyError, ParsedKey, ext_of, parse_key, upload_key
-from tests.db.conftest import db_engine, migrated_url, new_session, session  # noqa: F401 - fixtures
+from tests.db.conftest import (  # noqa: F401 - fixtures: db_engine, migrated_url, new_session, session
+    fixture_db_engine,
+    fixture_migrated_url,
+    fixture_new_session,
+    fixture_session,
+)
 
 T = TypeVar("T")
 CONTENT = b"hello ossdrop"
@@ -374,6 +379,7 @@ def test_concurrent_copies_and_deletes_keep_lock_rows_consistent(
     ids = _shared_records(session, 10)
     source = session.get(StorageRecord, ids[0])
     assert source is not None
+    session.expunge(source)  # a detached snapshot the threads can read
 
     def work(i: int) -> object:
         with new_session() as s:

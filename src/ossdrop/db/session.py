@@ -1,9 +1,10 @@
 """Engines and sessions from a database URL, tuned so that concurrent writers behave on all three databases.
 
-* SQLite: WAL (readers do not block the writer), foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` for every
-  transaction. A deferred SQLite transaction that reads first and writes later fails at once with "database is
-  locked" when another connection wrote meanwhile (the busy timeout does not apply to that upgrade), so every
-  transaction takes the write lock up front and waits for it instead.
+* SQLite: WAL (readers do not block the writer), foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` for
+  transactions started by :func:`begin_write`. A deferred SQLite transaction that reads first and writes later
+  fails at once with "database is locked" when another connection wrote meanwhile (the busy timeout does not
+  apply to that upgrade), so writers take the write lock up front and wait for it instead. Other transactions
+  stay deferred, so that a session that only reads never blocks the writers.
 * MySQL/MariaDB (``mysql+pymysql``) and PostgreSQL (``postgresql+psycopg``): READ COMMITTED, so that a statement
   run after taking a row lock sees what other transactions committed before (MySQL's default REPEATABLE READ would
   keep an older snapshot and take gap locks that deadlock concurrent inserts).
@@ -33,6 +34,7 @@ _DRIVERS = {
     "postgres": "postgresql+psycopg",
     "postgresql+psycopg": "postgresql+psycopg",
 }
+WRITE_OPTION = "ossdrop_write"
 _MYSQL_RETRY_CODES = frozenset({1205, 1213})  # lock wait timeout, deadlock
 _PG_RETRY_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
 
@@ -87,7 +89,8 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -95,6 +98,14 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     can return the rows it wrote without a reload.
     """
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def begin_write(session: Session) -> None:
+    """Start ``session``'s transaction as a write transaction (SQLite: ``BEGIN IMMEDIATE``, waiting up to the busy
+    timeout for other writers). No-op when a transaction is already in progress; elsewhere only a marker.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={WRITE_OPTION: True})
 
 
 def is_retryable(error: DBAPIError) -> bool:

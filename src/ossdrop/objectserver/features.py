@@ -7,6 +7,7 @@ from ossdrop.objectserver.callback_hook import PEM_CONTENT_TYPE, PUB_KEY_PATH, m
 from ossdrop.objectserver.context import Context
 from ossdrop.objectserver.handlers import cors, post_object
 from ossdrop.objectserver.http import OSSRequest, OSSResponse
+from ossdrop.objectserver.processing import install_processing
 from ossdrop.objectserver.routing import Operation, register
 
 
@@ -14,6 +15,7 @@ def install_features(app: ObjectServer) -> None:
     """Register every feature module available; each adds routes and/or extensions to ``app``."""
     install_direct_upload(app)
     install_cors(app)
+    install_processing(app)
 
 
 def install_direct_upload(app: ObjectServer) -> None:

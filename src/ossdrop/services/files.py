@@ -33,13 +33,13 @@ from sqlalchemy.orm import Session
 
 from ossdrop.db import repository as repo
 from ossdrop.db.models import PendingUpload, StorageRecord, UploadState
-from ossdrop.db.session import is_retryable
+from ossdrop.db.session import begin_write, is_retryable
 from ossdrop.services.keys import DEFAULT_UPLOAD_DIR, DedupScope, ext_of, normalize_md5, parse_key, upload_key
 
 T = TypeVar("T")
 
 MAX_NAME_LENGTH = 256
-TRANSACTION_ATTEMPTS = 8
+TRANSACTION_ATTEMPTS = 1
 PROOF_MAX_LENGTH = 64 * 1024
 _PLAIN_ETAG_RE = re.compile(r'^"?([0-9A-Fa-f]{32})"?$')
 
@@ -349,6 +349,7 @@ def _transaction(session: Session, work: Callable[[], T]) -> T:
     # The whole unit re-runs after a rollback: a deadlock victim's earlier statements were all undone.
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
+            begin_write(session)
             result = work()
             session.commit()
             return result

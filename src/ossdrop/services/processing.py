@@ -246,7 +246,8 @@ class ProcessingService:
     async def save_as(self, record: ObjectRecord, spec: ProcessSpec, *, bucket: str, key: str, now: float) -> int:
         """``sys/saveas`` (§7.2): store the result of ``spec`` as ``bucket``/``key``; returns its size."""
         self.storage.get_bucket(bucket)
-        data = (await self.render(record, spec)).read()
+        derived = await self.render(record, spec)
+        data = derived.read()
         writer = self.storage.new_blob()
         try:
             writer.write(data)
