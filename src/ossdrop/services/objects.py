@@ -8,28 +8,51 @@ from collections.abc import AsyncIterator, Mapping
 
 from ossdrop.core.errors import OSSError
 from ossdrop.protocol.checksums import content_md5_b64, etag_of, parse_content_md5
-from ossdrop.storage.base import BlobInfo, ObjectAttrs, ObjectRecord, Storage
+from ossdrop.storage.base import BlobInfo, BlobWriter, ObjectAttrs, ObjectRecord, Storage
 
 STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
 OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 MAX_USER_META = 8 * 1024  # §1.2: user metadata totals at most 8 KB
+_BATCH = 1 << 20  # bytes handed to the hashing/writing thread at a time
 
 
 async def receive_blob(storage: Storage, body: AsyncIterator[bytes], *, limit: int) -> BlobInfo:
-    """Stream ``body`` into a new durable blob; nothing of it stays if anything fails (size, disconnect...)."""
+    """Stream ``body`` into a new durable blob; nothing of it stays if anything fails (size, disconnect...).
+
+    Hashing and writing run in a worker thread one batch behind the network (MD5 releases the GIL), so a large
+    upload is limited by the slower of the two, not by their sum; small bodies never leave the event loop."""
     writer = storage.new_blob()
-    size = 0
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    batched = size = 0
     try:
         async for chunk in body:
             size += len(chunk)
             if size > limit:
                 raise OSSError("EntityTooLarge")
-            writer.write(chunk)
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= _BATCH:
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, _write_all, writer, batch)
+                batch, batched = [], 0
+        if pending is not None:
+            await pending
+        _write_all(writer, batch)
         return await asyncio.to_thread(writer.finish)
     except BaseException:
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
         writer.discard()
         raise
+
+
+def _write_all(writer: BlobWriter, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        writer.write(chunk)
 
 
 def expected_md5(headers: Mapping[str, str]) -> bytes | None:

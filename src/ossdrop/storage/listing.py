@@ -6,7 +6,9 @@ million objects.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+from collections.abc import Iterator
 
 from ossdrop.storage.base import ObjectPage, ObjectRecord
 from ossdrop.storage.metadb import OBJECT_COLUMNS, object_from_row, successor
@@ -23,9 +25,10 @@ def list_page(
     prefixes: list[str] = []
     while len(objects) + len(prefixes) < max_keys:
         rows = _fetch(conn, bucket, lower, inclusive, upper, max_keys - len(objects) - len(prefixes))
-        if not rows:
+        first = next(rows, None)
+        if first is None:
             return ObjectPage(objects, prefixes, False, "")
-        for row in rows:
+        for row in itertools.chain([first], rows):
             key = row[1]
             assert isinstance(key, bytes)
             cut = key.find(d, len(p)) if d else -1
@@ -41,7 +44,7 @@ def list_page(
                 return ObjectPage(objects, prefixes, False, "")
             lower, inclusive = nxt, True
             break
-    truncated = bool(_fetch(conn, bucket, lower, inclusive, upper, 1))
+    truncated = next(_fetch(conn, bucket, lower, inclusive, upper, 1), None) is not None
     last = _last_name(objects, prefixes)
     return ObjectPage(objects, prefixes, truncated, last if truncated else "")
 
@@ -53,7 +56,8 @@ def _last_name(objects: list[ObjectRecord], prefixes: list[str]) -> str:
 
 def _fetch(
     conn: sqlite3.Connection, bucket: str, lower: bytes, inclusive: bool, upper: bytes | None, limit: int
-) -> list[tuple[object, ...]]:
+) -> Iterator[tuple[object, ...]]:
+    """Rows in key order, fetched lazily: after a common prefix the caller stops reading and seeks past it."""
     op = ">=" if inclusive else ">"
     sql = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key {op} ?"  # noqa: S608 - fixed fragments
     args: list[object] = [bucket, lower]
@@ -62,4 +66,4 @@ def _fetch(
         args.append(upper)
     sql += " ORDER BY key LIMIT ?"
     args.append(limit)
-    return list(conn.execute(sql, args).fetchall())
+    return iter(conn.execute(sql, args))
