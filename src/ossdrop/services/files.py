@@ -39,7 +39,7 @@ from ossdrop.services.keys import DEFAULT_UPLOAD_DIR, DedupScope, ext_of, normal
 T = TypeVar("T")
 
 MAX_NAME_LENGTH = 256
-TRANSACTION_ATTEMPTS = 1
+TRANSACTION_ATTEMPTS = 8
 PROOF_MAX_LENGTH = 64 * 1024
 _PLAIN_ETAG_RE = re.compile(r'^"?([0-9A-Fa-f]{32})"?$')
 
