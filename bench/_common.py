@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -79,6 +80,9 @@ def ensure_venv(name: str, requirements: Sequence[str], probe: str) -> Path:
         return python.parent
     log(f"creating {venv.relative_to(REPO_DIR)} with {' '.join(requirements)}")
     VENVS_DIR.mkdir(parents=True, exist_ok=True)
+    ignore = VENVS_DIR / ".gitignore"  # keeps the venvs out of git and out of ruff (which honours .gitignore)
+    if not ignore.exists():
+        ignore.write_text("*\n")
     if not python.exists():
         made = _run_quiet([sys.executable, "-m", "venv", str(venv)], timeout=300)
         if made.returncode != 0:
@@ -246,6 +250,58 @@ def cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (``/proc/stat``: everything but idle and iowait)."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this benchmark process (all its threads) and of the children it has waited for (curl)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class ForeignLoad:
+    """How busy the machine was with work that is not ours over a stretch of time, in cores.
+
+    ``machine busy - (this process + waited-for children + the given server pids)``. What is left is other
+    processes and kernel threads (page writeback counts here, so an fsync-heavy step is never quite zero).
+    """
+
+    def __init__(self, pids: Sequence[int] = ()) -> None:
+        self.pids = list(pids)
+        self._start = (time.monotonic(), machine_busy_seconds(), own_cpu_seconds(), self._servers())
+        self.cores = 0.0
+
+    def _servers(self) -> float:
+        return sum(cpu_seconds(p) for p in self.pids)
+
+    def stop(self) -> float:
+        wall0, busy0, own0, srv0 = self._start
+        wall = max(time.monotonic() - wall0, 1e-6)
+        ours = (own_cpu_seconds() - own0) + (self._servers() - srv0)
+        self.cores = max(0.0, (machine_busy_seconds() - busy0 - ours) / wall)
+        return self.cores
+
+
+def wait_until_idle(max_wait: float, threshold: float = 0.25, window: float = 2.0) -> float:
+    """Wait (at most ``max_wait`` s) for a ``window`` in which the machine is busy under ``threshold`` cores.
+
+    Returns the load of the last window, in cores.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        load = ForeignLoad()
+        time.sleep(window)
+        cores = load.stop()
+        if cores < threshold or time.monotonic() >= deadline:
+            return cores
+        log(f"machine busy ({cores:.2f} cores used by others); waiting for it to calm down")
+
+
 class RssSampler:
     """Samples a process tree's RSS every ``interval`` seconds in a thread; ``peak`` is the largest sample."""
 
@@ -284,6 +340,7 @@ class Transfer:
     uploaded: int
     downloaded: int
     etag: str
+    client_cpu: float = 0.0  # curl's user + system CPU seconds (whole process, start-up included)
 
     def mb_per_s(self, size: int) -> float:
         return size / self.seconds / MB if self.seconds > 0 else 0.0
@@ -294,12 +351,15 @@ _CURL_FORMAT = "%{http_code} %{time_total} %{size_upload} %{size_download} [%hea
 
 def _curl(args: Sequence[str], timeout: float) -> Transfer:
     cmd = ["curl", "-sS", "--http1.1", "--max-time", f"{timeout:.0f}", "-o", "/dev/null", "-w", _CURL_FORMAT, *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise RuntimeError(f"curl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
     head, _, etag = done.stdout.partition("[")
     status, seconds, uploaded, downloaded = head.split()
-    return Transfer(int(status), float(seconds), int(float(uploaded)), int(float(downloaded)), etag.rstrip("]"))
+    return Transfer(int(status), float(seconds), int(float(uploaded)), int(float(downloaded)), etag.rstrip("]"), cpu)
 
 
 def curl_put(url: str, path: Path, timeout: float, headers: Sequence[str] = ()) -> Transfer:

@@ -140,7 +140,11 @@ def test_keys_never_escape_the_root(store: StoreProcess, bucket: oss2.Bucket) ->
         assert conn.getresponse().read() == b"raw"
         conn.close()
     assert set(os.listdir(store.root.parent)) == before
-    assert sorted(os.listdir(store.root)) == ["blobs", "meta.db", "meta.db-shm", "meta.db-wal", "tmp"]
+    # Object bytes live only as blobs/<2 hex>/<32 hex>: no key ever becomes a path.
+    for path in (store.root / "blobs").rglob("*"):
+        assert re.fullmatch(r"[0-9a-f]{2}(/[0-9a-f]{32})?", path.relative_to(store.root / "blobs").as_posix())
+    names = {p.name for p in store.root.rglob("*")}
+    assert not names & {"outside", "escape", "b", "y", ".."}
     leading = httpx.put(
         object_url(store.endpoint, bucket.bucket_name, "/lead"),
         content=b"x",

@@ -65,6 +65,11 @@ def store(
         asyncio.run(serve(server, sock, ready))
 
 
+from ossdrop.cli.app_cmds import register  # noqa: E402 - after the lead's command, keeping the order of --help
+
+register(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -68,11 +68,12 @@ class OSSRequest:
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected
             chunk = message.get("body", b"")
-            if chunk:
-                yield chunk
+            # Mark the end before yielding: a consumer that stops at the last chunk (an error raised mid-body)
+            # must not leave a drain waiting on receive() for a body that is already complete.
             if not message.get("more_body", False):
                 self.body_done = True
-                return
+            if chunk:
+                yield chunk
 
     async def read_body(self, limit: int = 4 * 1024 * 1024) -> bytes:
         """A small body (XML documents) read whole, refusing anything over ``limit``."""
@@ -199,7 +200,7 @@ async def _send_file(send: Send, body: FileBody) -> None:
             offset += len(chunk)
             remaining -= len(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
-        if remaining > 0:  # the file shrank under us: end the response short rather than hang
+        if remaining > 0 or body.length == 0:  # empty object, or the file shrank under us: end the response
             await send({"type": "http.response.body", "body": b""})
     finally:
         os.close(fd)

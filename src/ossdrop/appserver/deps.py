@@ -1,0 +1,92 @@
+"""What the handlers depend on: one :class:`AppDeps` per app (built once), and the request-scoped pieces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ossdrop.appserver.auth import TokenError, verify_token
+from ossdrop.appserver.settings import AppSettings
+from ossdrop.client.oss import OssClient
+from ossdrop.db.session import create_engine, session_factory
+from ossdrop.services.app_errors import AppError
+from ossdrop.services.callback_verify import CallbackVerifier, KeyFetcher, fetch_public_key
+from ossdrop.services.uploads import UploadConfig, Uploads
+
+
+@dataclass(frozen=True)
+class AppDeps:
+    """The app's long-lived collaborators."""
+
+    settings: AppSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: OssClient
+    verifier: CallbackVerifier
+    uploads: Uploads
+
+    def close(self) -> None:
+        """Release the database pool."""
+        self.engine.dispose()
+
+
+def build_deps(
+    settings: AppSettings, *, clock: Callable[[], float] = time.time, key_fetcher: KeyFetcher = fetch_public_key
+) -> AppDeps:
+    """Engine, store client, callback verifier and upload use-cases for ``settings`` (nothing is contacted yet)."""
+    engine = create_engine(settings.database_url, pool_size=20, max_overflow=30)
+    store = OssClient(
+        settings.oss_endpoint, settings.bucket, settings.region, settings.access_key_id, settings.access_key_secret
+    )
+    config = UploadConfig(
+        bucket=settings.bucket,
+        region=settings.region,
+        access_key_id=settings.access_key_id,
+        access_key_secret=settings.access_key_secret,
+        callback_url=settings.callback_url,
+        proof_secret=settings.jwt_secret,
+        signature_version=settings.signature_version,
+        upload_dir=settings.key_dir,
+        policy_ttl=settings.policy_ttl,
+        max_upload_bytes=settings.max_upload_bytes,
+        dedup_scope=settings.dedup_scope,
+    )
+    verifier = CallbackVerifier(settings.callback_pubkey_prefixes, key_fetcher)
+    return AppDeps(settings, engine, session_factory(engine), store, verifier, Uploads(config, store, clock))
+
+
+def get_deps(request: Request) -> AppDeps:
+    """The app's :class:`AppDeps` (set by :func:`ossdrop.appserver.app.create_app`)."""
+    deps: AppDeps = request.app.state.deps
+    return deps
+
+
+Deps = Annotated[AppDeps, Depends(get_deps)]
+
+
+def get_session(deps: Deps) -> Iterator[Session]:
+    """A session for one request, closed afterwards."""
+    with deps.sessions() as session:
+        yield session
+
+
+def current_user(request: Request, deps: Deps) -> int:
+    """The user id of ``Authorization: Bearer <JWT>``; 401 ``unauthorized`` for anything else."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AppError("a bearer token is required", code="unauthorized", status=401)
+    try:
+        return verify_token(deps.settings.jwt_secret, token.strip())
+    except TokenError as exc:
+        raise AppError(str(exc), code="unauthorized", status=401) from None
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+UserId = Annotated[int, Depends(current_user)]

@@ -1,0 +1,1 @@
+"""The app server's routers, one module per resource."""

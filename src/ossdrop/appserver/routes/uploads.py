@@ -1,0 +1,73 @@
+"""``/api/uploads``: issue a policy, receive the store's callback, complete an upload whose callback failed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from ossdrop.appserver.deps import AppDeps, Deps, SessionDep, UserId
+from ossdrop.appserver.present import file_out, policy_out, proof_out
+from ossdrop.appserver.schemas import CompleteIn, ErrorOut, ExistsOut, PolicyIn, ProofOut, RecordedOut, UploadOut
+from ossdrop.services.app_errors import AppError
+from ossdrop.services.callback_verify import CallbackAuthError, KeyUnavailableError
+from ossdrop.services.uploads import Proof, ProofRequired, complete_upload, record_callback, request_upload
+
+router = APIRouter(prefix="/api/uploads", tags=["uploads"])
+_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 503)
+}
+
+
+@router.post("/policy", responses=_ERRORS)
+def issue_policy(body: PolicyIn, user: UserId, deps: Deps, session: SessionDep) -> UploadOut | ExistsOut | ProofOut:
+    """A signed direct-upload policy, or ``exists`` (instant upload), or a ``proof_required`` challenge."""
+    proof = Proof(body.proof.token, body.proof.md5) if body.proof else None
+    outcome = request_upload(
+        deps.uploads,
+        session,
+        creator_id=user,
+        filename=body.filename,
+        size=body.size,
+        md5=body.md5,
+        content_type=body.content_type,
+        proof=proof,
+    )
+    s = deps.settings
+    return policy_out(outcome, deps.store, s.download_url_ttl, s.signature_version)
+
+
+@router.post("/callback", responses=_ERRORS)
+async def upload_callback(request: Request, deps: Deps) -> RecordedOut:
+    """The store's signed upload callback (oss-protocol.md §2.3); its answer is relayed to the uploader."""
+    body = await request.body()
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw_path.decode("latin-1").partition("?")[0]
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    headers = request.headers
+    return await run_in_threadpool(
+        _callback, deps, headers.get("authorization"), headers.get("x-oss-pub-key-url"), path, query, body
+    )
+
+
+def _callback(deps: AppDeps, auth: str | None, key_url: str | None, path: str, query: str, body: bytes) -> RecordedOut:
+    try:
+        deps.verifier.verify(authorization=auth, pub_key_url=key_url, path=path, query=query, body=body)
+    except CallbackAuthError as exc:
+        raise AppError(str(exc), code=exc.reason, status=403) from None
+    except KeyUnavailableError as exc:
+        raise AppError(str(exc), code="key_unavailable", status=503) from None
+    with deps.sessions() as session:
+        record = record_callback(deps.uploads, session, body)
+        return RecordedOut(file=file_out(record, deps.store, deps.settings.download_url_ttl))
+
+
+@router.post("/complete", responses=_ERRORS)
+def complete(body: CompleteIn, user: UserId, deps: Deps, session: SessionDep) -> RecordedOut | ProofOut:
+    """Record the caller's upload after checking the object in the store (when the callback failed)."""
+    proof = Proof(body.proof.token, body.proof.md5) if body.proof else None
+    outcome = complete_upload(
+        deps.uploads, session, creator_id=user, key=body.key, upload_id=body.upload_id, proof=proof
+    )
+    if isinstance(outcome, ProofRequired):
+        return proof_out(outcome)
+    return RecordedOut(file=file_out(outcome, deps.store, deps.settings.download_url_ttl))
