@@ -8,19 +8,11 @@ from dataclasses import dataclass, replace
 from ossdrop.core.errors import OSSError
 from ossdrop.protocol import xml
 from ossdrop.protocol.checksums import multipart_etag
+from ossdrop.protocol.params import int_param
 from ossdrop.services.objects import OBJECT_ACLS
 from ossdrop.storage.base import Part, Upload
 
 MIN_PART_SIZE = 100 * 1024  # every part but the last, checked only at Complete
-
-
-def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
-    """A bounded integer query parameter; anything else is ``InvalidArgument``."""
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise OSSError("InvalidArgument", f"Argument {name} is invalid.", {"ArgumentName": name, "ArgumentValue": raw})
-    return int(raw)
 
 
 def part_number(raw: str | None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import Sequence
 
@@ -109,10 +110,7 @@ class FilesystemStorage:
                 db.execute("INSERT OR REPLACE INTO bucket_config VALUES (?, ?, ?)", (name, kind, value))
 
     @staticmethod
-    def _require_bucket(db: object, name: str) -> None:
-        import sqlite3
-
-        assert isinstance(db, sqlite3.Connection)
+    def _require_bucket(db: sqlite3.Connection, name: str) -> None:
         if not db.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone():
             raise OSSError("NoSuchBucket", extra={"BucketName": name})
 
@@ -132,13 +130,7 @@ class FilesystemStorage:
     def put_object(self, record: ObjectRecord, *, forbid_overwrite: bool = False) -> ObjectRecord | None:
         with self._db.write() as db:
             self._require_bucket(db, record.bucket)
-            old = self._get(db, record.bucket, record.key)
-            if old is not None and forbid_overwrite:
-                raise OSSError("FileAlreadyExists", extra={"Key": record.key})
-            db.execute(
-                f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
-                object_row(record),
-            )
+            old = self._bind(db, record, forbid_overwrite)
         if old is not None and old.blob_id != record.blob_id:
             self._blobs.remove(old.blob_id)
         return old
@@ -178,11 +170,19 @@ class FilesystemStorage:
             self._require_bucket(db, bucket)
             return list_page(db, bucket, prefix, delimiter, marker, max_keys)
 
-    @staticmethod
-    def _get(db: object, bucket: str, key: str) -> ObjectRecord | None:
-        import sqlite3
+    def _bind(self, db: sqlite3.Connection, record: ObjectRecord, forbid_overwrite: bool) -> ObjectRecord | None:
+        """Point the key at the record's blob inside the caller's transaction; returns what it replaced."""
+        old = self._get(db, record.bucket, record.key)
+        if old is not None and forbid_overwrite:
+            raise OSSError("FileAlreadyExists", extra={"Key": record.key})
+        db.execute(
+            f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+            object_row(record),
+        )
+        return old
 
-        assert isinstance(db, sqlite3.Connection)
+    @staticmethod
+    def _get(db: sqlite3.Connection, bucket: str, key: str) -> ObjectRecord | None:
         row = db.execute(
             f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",  # noqa: S608
             (bucket, key.encode("utf-8")),
@@ -261,13 +261,7 @@ class FilesystemStorage:
         try:
             with self._db.write() as db:
                 stale = self._finish_upload_rows(db, upload)
-                old = self._get(db, upload.bucket, upload.key)
-                if old is not None and forbid_overwrite:
-                    raise OSSError("FileAlreadyExists", extra={"Key": upload.key})
-                db.execute(
-                    f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
-                    object_row(record),
-                )
+                old = self._bind(db, record, forbid_overwrite)
         except BaseException:
             self._blobs.remove(blob_id)
             raise
@@ -281,10 +275,7 @@ class FilesystemStorage:
         for b in stale:
             self._blobs.remove(b)
 
-    def _finish_upload_rows(self, db: object, upload: Upload) -> list[str]:
-        import sqlite3
-
-        assert isinstance(db, sqlite3.Connection)
+    def _finish_upload_rows(self, db: sqlite3.Connection, upload: Upload) -> list[str]:
         if not db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,)).rowcount:
             raise OSSError("NoSuchUpload", extra={"UploadId": upload.upload_id})
         blobs = [str(r[0]) for r in db.execute("SELECT blob_id FROM parts WHERE upload_id = ?", (upload.upload_id,))]

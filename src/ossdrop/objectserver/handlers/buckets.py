@@ -8,6 +8,7 @@ from ossdrop.objectserver.context import Context
 from ossdrop.objectserver.http import OSSRequest, OSSResponse, xml_response
 from ossdrop.protocol import xml
 from ossdrop.protocol.names import check_bucket_name
+from ossdrop.protocol.params import int_param
 from ossdrop.protocol.timefmt import iso8601
 from ossdrop.services.objects import STORAGE_CLASSES
 from ossdrop.storage.base import Bucket
@@ -33,7 +34,7 @@ async def list_buckets(ctx: Context, req: OSSRequest) -> OSSResponse:
     """ListBuckets with prefix / marker / max-keys."""
     require_owner(req)
     prefix, marker = req.param("prefix", "") or "", req.param("marker", "") or ""
-    max_keys = _int_param(req, "max-keys", 100, 1, 1000)
+    max_keys = int_param(req.param("max-keys"), "max-keys", 100, 1, 1000)
     chosen = [b for b in ctx.storage.list_buckets() if b.name.startswith(prefix) and b.name > marker]
     page, truncated = chosen[:max_keys], len(chosen) > max_keys
     children: list[tuple[str, str | int | bool | None | xml.Children]] = [
@@ -48,13 +49,11 @@ async def list_buckets(ctx: Context, req: OSSRequest) -> OSSResponse:
     return xml_response("ListAllMyBucketsResult", children)
 
 
-def _int_param(req: OSSRequest, name: str, default: int, low: int, high: int) -> int:
-    raw = req.param(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise OSSError("InvalidArgument", f"Argument {name} is invalid.", {"ArgumentName": name, "ArgumentValue": raw})
-    return int(raw)
+def _acl_header(req: OSSRequest, default: str) -> str:
+    acl = req.header("x-oss-acl", default)
+    if acl not in BUCKET_ACLS:
+        raise OSSError("InvalidArgument", "no such bucket access control exists", {"ArgumentName": "x-oss-acl"})
+    return acl
 
 
 async def put_bucket(ctx: Context, req: OSSRequest) -> OSSResponse:
@@ -62,9 +61,7 @@ async def put_bucket(ctx: Context, req: OSSRequest) -> OSSResponse:
     require_owner(req)
     assert req.bucket is not None
     check_bucket_name(req.bucket)
-    acl = req.header("x-oss-acl", "private")
-    if acl not in BUCKET_ACLS:
-        raise OSSError("InvalidArgument", "no such bucket access control exists", {"ArgumentName": "x-oss-acl"})
+    acl = _acl_header(req, "private")
     body = await req.read_body(64 * 1024)
     storage_class, redundancy = "Standard", "LRS"
     if body.strip():
@@ -118,10 +115,7 @@ async def get_bucket_acl(ctx: Context, req: OSSRequest) -> OSSResponse:
 async def put_bucket_acl(ctx: Context, req: OSSRequest) -> OSSResponse:
     require_owner(req)
     assert req.bucket is not None
-    acl = req.header("x-oss-acl")
-    if acl not in BUCKET_ACLS:
-        raise OSSError("InvalidArgument", "no such bucket access control exists", {"ArgumentName": "x-oss-acl"})
-    ctx.storage.update_bucket(req.bucket, acl=acl)
+    ctx.storage.update_bucket(req.bucket, acl=_acl_header(req, ""))
     return OSSResponse(200)
 
 

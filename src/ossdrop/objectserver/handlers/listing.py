@@ -11,6 +11,7 @@ from ossdrop.objectserver.access import require_read
 from ossdrop.objectserver.context import Context
 from ossdrop.objectserver.http import OSSRequest, OSSResponse, xml_response
 from ossdrop.protocol import xml
+from ossdrop.protocol.params import int_param
 from ossdrop.protocol.timefmt import iso8601
 from ossdrop.storage.base import ObjectPage, ObjectRecord
 
@@ -18,12 +19,7 @@ Item = tuple[str, "str | int | bool | None | xml.Children"]
 
 
 def _max_keys(req: OSSRequest) -> int:
-    raw = req.param("max-keys") or ""
-    if raw == "":
-        return 100
-    if not raw.isdigit() or int(raw) > 1000 or int(raw) < 0:
-        raise OSSError("InvalidArgument", "Argument max-keys is invalid.", {"ArgumentName": "max-keys"})
-    return int(raw)
+    return int_param(req.param("max-keys"), "max-keys", 100, 0, 1000)
 
 
 def url_encoding(req: OSSRequest) -> bool:

@@ -13,6 +13,7 @@ from ossdrop.objectserver.http import OSSRequest, OSSResponse, xml_response
 from ossdrop.protocol import xml
 from ossdrop.protocol.checksums import content_md5_b64
 from ossdrop.protocol.names import check_object_name
+from ossdrop.protocol.params import int_param
 from ossdrop.protocol.timefmt import iso8601
 from ossdrop.services import multipart as svc
 from ossdrop.services.objects import attrs_from_headers, expected_md5, receive_blob
@@ -104,8 +105,8 @@ async def abort_multipart_upload(ctx: Context, req: OSSRequest) -> OSSResponse:
 
 async def list_parts(ctx: Context, req: OSSRequest) -> OSSResponse:
     upload = _upload(ctx, req)
-    marker = svc.int_param(req.param("part-number-marker"), "part-number-marker", 0, 0, 10000)
-    max_parts = svc.int_param(req.param("max-parts"), "max-parts", 1000, 1, 1000)
+    marker = int_param(req.param("part-number-marker"), "part-number-marker", 0, 0, 10000)
+    max_parts = int_param(req.param("max-parts"), "max-parts", 1000, 1, 1000)
     parts = [p for p in ctx.storage.list_parts(upload) if p.number > marker]
     page, truncated = parts[:max_parts], len(parts) > max_parts
     url = url_encoding(req)
