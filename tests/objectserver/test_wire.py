@@ -198,3 +198,10 @@ def test_virtual_hosted_addressing(vhost_store: StoreProcess, tmp_path: Path) ->
         f"{store.endpoint}/vh-bucket/dir/file.txt", headers=signed(store, "GET", "/vh-bucket/dir/file.txt")
     )
     assert path_style.content == b"vh"
+
+
+def test_each_common_header_appears_once(store: StoreProcess, bucket: oss2.Bucket) -> None:
+    resp = httpx.get(f"{store.endpoint}/{bucket.bucket_name}/missing")
+    names = [k.lower() for k, _ in resp.headers.raw]
+    for name in (b"date", b"server", b"x-oss-request-id", b"content-length"):
+        assert names.count(name) == 1, name

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from ossdrop.appserver.deps import AppDeps
 from ossdrop.appserver.errors import install_error_handlers
-from ossdrop.appserver.routes import dev, files, health, uploads
+from ossdrop.appserver.routes import dev, files, health, page, uploads
 from ossdrop.services.reconcile import ReconcileReport, reconcile
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def create_app(deps: AppDeps, *, run_reconciler: bool = True) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(files.router)
     app.include_router(health.router)
+    app.include_router(page.router)
     if deps.settings.dev_mode:
         app.include_router(dev.router)
     return app

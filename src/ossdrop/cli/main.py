@@ -66,8 +66,12 @@ def store(
 
 
 from ossdrop.cli.app_cmds import register  # noqa: E402 - after the lead's command, keeping the order of --help
+from ossdrop.cli.object_cmds import register as register_object_cmds  # noqa: E402
+from ossdrop.cli.upload_cmd import register as register_upload_cmd  # noqa: E402
 
 register(app)
+register_object_cmds(app)
+register_upload_cmd(app)
 
 
 def main() -> None:

@@ -47,7 +47,9 @@ def load_or_create_credentials(root: str) -> Credentials:
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind before serving so that port 0 yields a real port we can announce."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP; without it Nagle
+    # plus delayed ACKs add ~40 ms to every small response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
@@ -65,7 +67,15 @@ def build_store(config: StoreConfig) -> tuple[ObjectServer, FilesystemStorage]:
 async def serve(app: ObjectServer, sock: socket.socket, on_ready: Callable[[], None]) -> None:
     """Serve until cancelled; ``on_ready`` runs once connections are accepted."""
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+            server_header=False,  # the store sends its own Server and Date (§5.1); no duplicates
+            date_header=False,
+        )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():

@@ -27,13 +27,13 @@ def list_files(session: Session, creator_id: int, *, cursor: str | None, limit: 
     try:
         return repo.list_by_creator(session, creator_id, limit=limit, before_id=before)
     finally:
-        session.rollback()
+        session.commit()  # ends the read; unlike rollback, keeps loaded rows readable
 
 
 def get_file(session: Session, creator_id: int, file_id: int) -> StorageRecord:
     """The creator's file ``file_id``; :class:`NotFoundError` when missing or another user's."""
     record = repo.get_record(session, file_id) if 0 < file_id < 2**31 else None
-    session.rollback()
+    session.commit()  # ends the read; unlike rollback, keeps loaded rows readable
     if record is None or record.creator_id != creator_id:
         raise NotFoundError(f"no file {file_id}")
     return record

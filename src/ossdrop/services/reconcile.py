@@ -84,7 +84,7 @@ def _global_taken(up: Uploads, session: Session, pending: PendingUpload) -> bool
     except InvalidKeyError:
         return False
     taken = scope is DedupScope.GLOBAL and repo.get_object(session, pending.object_key) is not None
-    session.rollback()
+    session.commit()  # ends the read; unlike rollback, keeps loaded rows readable
     return taken
 
 
@@ -113,4 +113,4 @@ def _explained(session: Session, key: str) -> bool:
         )
         return session.scalars(stmt.limit(1)).first() is not None
     finally:
-        session.rollback()
+        session.commit()  # ends the read; unlike rollback, keeps loaded rows readable

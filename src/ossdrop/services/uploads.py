@@ -289,11 +289,11 @@ def complete_upload(
     pending = _find_pending(session, key=key, upload_id=upload_id, creator_id=creator_id)
     if pending.state == UploadState.COMPLETED.value:
         done = repo.get_record_by_upload_id(session, pending.upload_id)
-        session.rollback()
+        session.commit()  # ends the read; unlike rollback, keeps loaded rows readable
         if done is None:
             raise NotFoundError("the upload was recorded and its file deleted since", code="unknown_upload")
         return done
-    session.rollback()
+    session.commit()  # ends the read; unlike rollback, keeps loaded rows readable
     if _needs_proof(up, session, pending):
         head = _store(lambda: up.store.head(pending.object_key))
         if head is None:
@@ -321,12 +321,12 @@ def _find_pending(session: Session, *, key: str, upload_id: str | None, creator_
         pending = waiting[0] if waiting else (rows[-1] if rows else None)
         if pending is None:
             other = session.scalars(select(PendingUpload.id).where(PendingUpload.object_key == key).limit(1)).first()
-            session.rollback()
+            session.commit()  # ends the read; unlike rollback, keeps loaded rows readable
             if other is not None:
                 raise ForbiddenError("this upload was issued to another user")
             raise NotFoundError("no such upload", code="unknown_upload")
     if pending.creator_id != creator_id:
-        session.rollback()
+        session.commit()  # ends the read; unlike rollback, keeps loaded rows readable
         raise ForbiddenError("this upload was issued to another user")
     return pending
 
@@ -341,7 +341,7 @@ def _needs_proof(up: Uploads, session: Session, pending: PendingUpload) -> bool:
         return False
     stmt = select(StorageRecord.creator_id).where(StorageRecord.path == pending.object_key)
     owners = set(session.scalars(stmt))
-    session.rollback()
+    session.commit()  # ends the read; unlike rollback, keeps loaded rows readable
     return bool(owners) and pending.creator_id not in owners
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from ossdrop.appserver.deps import AppDeps, Deps, SessionDep, UserId
+from ossdrop.appserver.deps import AppDeps, Deps, UserId
 from ossdrop.appserver.present import file_out, policy_out, proof_out
 from ossdrop.appserver.schemas import CompleteIn, ErrorOut, ExistsOut, PolicyIn, ProofOut, RecordedOut, UploadOut
 from ossdrop.services.app_errors import AppError
@@ -19,21 +19,22 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/policy", responses=_ERRORS)
-def issue_policy(body: PolicyIn, user: UserId, deps: Deps, session: SessionDep) -> UploadOut | ExistsOut | ProofOut:
+def issue_policy(body: PolicyIn, user: UserId, deps: Deps) -> UploadOut | ExistsOut | ProofOut:
     """A signed direct-upload policy, or ``exists`` (instant upload), or a ``proof_required`` challenge."""
     proof = Proof(body.proof.token, body.proof.md5) if body.proof else None
-    outcome = request_upload(
-        deps.uploads,
-        session,
-        creator_id=user,
-        filename=body.filename,
-        size=body.size,
-        md5=body.md5,
-        content_type=body.content_type,
-        proof=proof,
-    )
-    s = deps.settings
-    return policy_out(outcome, deps.store, s.download_url_ttl, s.signature_version)
+    with deps.session() as session:
+        outcome = request_upload(
+            deps.uploads,
+            session,
+            creator_id=user,
+            filename=body.filename,
+            size=body.size,
+            md5=body.md5,
+            content_type=body.content_type,
+            proof=proof,
+        )
+        s = deps.settings
+        return policy_out(outcome, deps.store, s.download_url_ttl, s.signature_version)
 
 
 @router.post("/callback", responses=_ERRORS)
@@ -56,18 +57,19 @@ def _callback(deps: AppDeps, auth: str | None, key_url: str | None, path: str, q
         raise AppError(str(exc), code=exc.reason, status=403) from None
     except KeyUnavailableError as exc:
         raise AppError(str(exc), code="key_unavailable", status=503) from None
-    with deps.sessions() as session:
+    with deps.session() as session:
         record = record_callback(deps.uploads, session, body)
         return RecordedOut(file=file_out(record, deps.store, deps.settings.download_url_ttl))
 
 
 @router.post("/complete", responses=_ERRORS)
-def complete(body: CompleteIn, user: UserId, deps: Deps, session: SessionDep) -> RecordedOut | ProofOut:
+def complete(body: CompleteIn, user: UserId, deps: Deps) -> RecordedOut | ProofOut:
     """Record the caller's upload after checking the object in the store (when the callback failed)."""
     proof = Proof(body.proof.token, body.proof.md5) if body.proof else None
-    outcome = complete_upload(
-        deps.uploads, session, creator_id=user, key=body.key, upload_id=body.upload_id, proof=proof
-    )
-    if isinstance(outcome, ProofRequired):
-        return proof_out(outcome)
-    return RecordedOut(file=file_out(outcome, deps.store, deps.settings.download_url_ttl))
+    with deps.session() as session:
+        outcome = complete_upload(
+            deps.uploads, session, creator_id=user, key=body.key, upload_id=body.upload_id, proof=proof
+        )
+        if isinstance(outcome, ProofRequired):
+            return proof_out(outcome)
+        return RecordedOut(file=file_out(outcome, deps.store, deps.settings.download_url_ttl))
