@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import av
 from PIL import Image
 
 from ossdrop.core.errors import OSSError
@@ -18,6 +18,9 @@ from ossdrop.core.operations import Snapshot
 from ossdrop.media.image.geometry import Size, round_div
 from ossdrop.media.limits import Limits
 from ossdrop.media.result import Processed
+
+if TYPE_CHECKING:
+    import av
 
 _TRANSPOSE = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
 _CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
@@ -35,6 +38,8 @@ def snapshot(path: str, op: Snapshot, *, limits: Limits) -> Processed:
     Raises ``OSSError`` ``InvalidArgument`` for a file with no decodable video stream, and for ``w``/``h``
     beyond the (displayed) video size (EC 0053-00000104/105); ``ImageTooLarge`` past the output limits.
     """
+    import av  # imported on first use: it adds ~20 MB to every store process that never sees a video
+
     try:
         with av.open(path) as container:
             if not container.streams.video:
