@@ -14,7 +14,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+WEB := src/ossdrop/appserver/web
+WEB_STAMP := $(WEB)/node_modules/.installed
+
+# The upload page's browser dependency (hash-wasm), from the lock file; re-run only when the lock file changes.
+$(WEB_STAMP): $(WEB)/package-lock.json
+	npm ci --prefix $(WEB) --no-audit --no-fund --ignore-scripts
+	touch $(WEB_STAMP)
+
+install: $(STAMP) $(WEB_STAMP)
 
 run: install
 	$(BIN)/ossdrop serve
@@ -35,4 +43,4 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules

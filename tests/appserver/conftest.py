@@ -144,7 +144,8 @@ def stacks(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             if url == urls[backend]:
                 prepare(settings)
             deps = build_deps(settings)
-            server = ServerThread(create_app(deps, run_reconciler=False), sock, lifespan="on")
+            periodic = "reconcile_interval" in overrides  # only stacks that ask for it run the periodic task
+            server = ServerThread(create_app(deps, run_reconciler=periodic), sock, lifespan="on")
             server.start()
             exits.callback(server.stop)
             cache[ident] = Stack(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, deps, store, backend)

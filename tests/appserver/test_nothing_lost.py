@@ -109,3 +109,17 @@ def reconcile_expire(stack: Stack, upload_id: str) -> None:
 
     with stack.deps.sessions() as s:
         assert expire_upload(s, upload_id, now=int(time.time()))
+
+
+def test_serve_reconciles_periodically(stacks: StackFactory, backend: str) -> None:
+    """The task in the app's lifespan records a lost upload by itself once its policy has expired."""
+    stack = stacks(backend, public_url=DEAD, policy_ttl=1, reconcile_interval=0.3)
+    data = random_bytes(222)
+    with stack.client(new_user()) as c:
+        ticket = policy(c, data, "auto.bin").json()
+        assert browser_post(ticket, data, "auto.bin").status_code == 203
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not c.get("/api/files").json()["items"]:
+            time.sleep(0.2)
+        items = c.get("/api/files").json()["items"]
+    assert [f["name"] for f in items] == ["auto.bin"]

@@ -7,6 +7,7 @@ tests launch ``/usr/bin/chromium`` through ``executable_path``. Without it the t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -66,9 +67,10 @@ def _drain(proc: subprocess.Popen[str], lines: list[str]) -> None:
         lines.append(line)
 
 
-def _start_serve(data_dir: Path) -> Served:
+def _start_serve(data_dir: Path, **settings: str) -> Served:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSSDROP_")}
     env.update(PYTHONUNBUFFERED="1", OSSDROP_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES), OSSDROP_RECONCILE_INTERVAL="3600")
+    env.update({f"OSSDROP_{k.upper()}": v for k, v in settings.items()})
     cmd = [sys.executable, "-m", "ossdrop", "serve", "--data-dir", str(data_dir), "--port", "0", "--store-port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=data_dir)
     assert proc.stdout is not None
@@ -129,24 +131,40 @@ def set_page_cors(served: Served) -> None:
     oss.Client(cfg).put_bucket_cors(request)
 
 
-@pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One ``ossdrop serve`` for the web tests (uploads limited to 1 MiB); tests keep apart by user id.
+@contextlib.contextmanager
+def serving(data_dir: Path, **settings: str) -> Iterator[Served]:
+    """``ossdrop serve`` with ``OSSDROP_<NAME>`` ``settings``, stopped at the end.
 
     When serve has not allowed the page's origin on the bucket, the rule is set here so the page can be tested;
     ``test_serve_allows_the_page_by_cors`` reports the gap.
     """
-    s = _start_serve(tmp_path_factory.mktemp("web-serve"))
-    s.cors_set_by_serve = store_allows(s)
-    if not s.cors_set_by_serve:
-        set_page_cors(s)
-    yield s
-    s.proc.terminate()
+    s = _start_serve(data_dir, **settings)
     try:
-        s.proc.wait(20)
-    except subprocess.TimeoutExpired:
-        s.proc.kill()
-        s.proc.wait(10)
+        s.cors_set_by_serve = store_allows(s)
+        if not s.cors_set_by_serve:
+            set_page_cors(s)
+        yield s
+    finally:
+        s.proc.terminate()
+        try:
+            s.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            s.proc.kill()
+            s.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One ``ossdrop serve`` for the web tests (uploads limited to 1 MiB); tests keep apart by user id."""
+    with serving(tmp_path_factory.mktemp("web-serve")) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def served_global(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``ossdrop serve`` with global deduplication (a second user must prove possession)."""
+    with serving(tmp_path_factory.mktemp("web-serve-global"), dedup_scope="global") as s:
+        yield s
 
 
 @pytest.fixture(scope="session")
@@ -176,20 +194,29 @@ class Visit:
     problems: list[str]
 
 
+@contextlib.contextmanager
+def visiting(browser: Browser, app_url: str) -> Iterator[Visit]:
+    """A fresh browser context on the page at ``app_url``, ready for input."""
+    context = browser.new_context(viewport={"width": 1180, "height": 900}, locale="en-GB", timezone_id="UTC")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        requests: list[str] = []
+        problems: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.goto(app_url + "/")
+        page.wait_for_selector("body[data-ready='true']", state="attached")
+        yield Visit(page, requests, problems)
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def visit(browser: Browser, served: Served) -> Iterator[Visit]:
-    context = browser.new_context(viewport={"width": 1180, "height": 900}, locale="en-GB", timezone_id="UTC")
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    requests: list[str] = []
-    problems: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.goto(served.app_url + "/")
-    page.wait_for_selector("body[data-ready='true']", state="attached")
-    yield Visit(page, requests, problems)
-    context.close()
+    with visiting(browser, served.app_url) as v:
+        yield v
 
 
 def new_user() -> int:

@@ -44,7 +44,9 @@ def build_deps(
     settings: AppSettings, *, clock: Callable[[], float] = time.time, key_fetcher: KeyFetcher = fetch_public_key
 ) -> AppDeps:
     """Engine, store client, callback verifier and upload use-cases for ``settings`` (nothing is contacted yet)."""
-    engine = create_engine(settings.database_url, pool_size=20, max_overflow=30)
+    # As many pooled connections as worker threads (anyio: 40): returned overflow connections are closed, and
+    # reopening them per request (TLS context, handshake) costs more than the query.
+    engine = create_engine(settings.database_url, pool_size=40, max_overflow=20)
     store = OssClient(
         settings.oss_endpoint, settings.bucket, settings.region, settings.access_key_id, settings.access_key_secret
     )

@@ -178,10 +178,15 @@ function abortError() {
   return new DOMException("Cancelled", "AbortError");
 }
 
-async function md5OfFile(file, signal, onProgress) {
+async function newMD5() {
   if (!globalThis.hashwasm) throw new Error("The page could not load its MD5 code. Reload the page.");
   const hasher = await globalThis.hashwasm.createMD5();
   hasher.init();
+  return hasher;
+}
+
+async function md5OfFile(file, signal, onProgress) {
+  const hasher = await newMD5();
   for (let offset = 0; offset < file.size; offset += CHUNK_BYTES) {
     if (signal.aborted) throw abortError();
     const chunk = await file.slice(offset, offset + CHUNK_BYTES).arrayBuffer();
@@ -282,7 +287,7 @@ class Upload {
       const md5 = await this.hash(signal);
       const answer = await this.requestPolicy(md5);
       if (answer.status === "exists") return this.instant(answer);
-      if (answer.status !== "upload") throw new Error("The server asked for a proof this page cannot give.");
+      if (answer.status !== "upload") throw new Error("The server gave an answer this page does not know.");
       await this.send(answer, signal);
     } catch (error) {
       this.fail(error);
@@ -303,7 +308,20 @@ class Upload {
     this.setState("Asking for upload permission…", "policy");
     const body = { filename: this.file.name, size: this.file.size, md5 };
     if (this.file.type && this.file.type.length <= 128) body.content_type = this.file.type;
-    return api("POST", "/api/uploads/policy", body);
+    return this.withProof("/api/uploads/policy", body);
+  }
+
+  // Under global deduplication the server may ask for the MD5 of a byte range to prove we hold the content.
+  async withProof(path, body) {
+    const answer = await api("POST", path, body);
+    if (answer.status !== "proof_required") return answer;
+    this.setState("Proving the file is yours…", "policy");
+    const { token: proofToken, first, last } = answer.proof;
+    const hasher = await newMD5();
+    hasher.update(new Uint8Array(await this.file.slice(first, last + 1).arrayBuffer()));
+    const proved = await api("POST", path, { ...body, proof: { token: proofToken, md5: hasher.digest("hex") } });
+    if (proved.status === "proof_required") throw new Error("The server did not accept the proof of content.");
+    return proved;
   }
 
   instant(answer) {
@@ -316,9 +334,11 @@ class Upload {
   async send(ticket, signal) {
     this.setProgress(0);
     this.setState(`Uploading… 0 of ${formatBytes(this.file.size)}`, "uploading");
-    const reply = await postToStore(ticket, this.file, signal, (sent, total) => {
-      this.setProgress(total ? sent / total : 1);
-      this.setState(`Uploading… ${formatBytes(sent)} of ${formatBytes(total)}`, "uploading");
+    const reply = await postToStore(ticket, this.file, signal, (loaded, total) => {
+      // loaded/total count the whole form; show the share of the file's own bytes.
+      const fraction = total ? Math.min(1, loaded / total) : 1;
+      this.setProgress(fraction);
+      this.setState(`Uploading… ${formatBytes(Math.round(fraction * this.file.size))} of ${formatBytes(this.file.size)}`, "uploading");
     });
     this.cancelButton.hidden = true;
     if (reply.status === 200) return this.recorded(JSON.parse(reply.text), "Uploaded");
@@ -328,7 +348,7 @@ class Upload {
 
   async complete(ticket) {
     this.setState("Stored; recording it…", "completing");
-    const answer = await api("POST", "/api/uploads/complete", { key: ticket.key, upload_id: ticket.upload_id });
+    const answer = await this.withProof("/api/uploads/complete", { key: ticket.key, upload_id: ticket.upload_id });
     if (answer.status !== "ok") throw new Error("The server could not record the upload.");
     this.recorded(answer, "Uploaded (recorded after the store's callback failed)");
   }
