@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -18,13 +20,30 @@ from ossdrop.objectserver.app import ObjectServer
 from ossdrop.objectserver.runner import serve as serve_store
 
 
-def prepare(settings: AppSettings) -> bool:
-    """Apply the migrations and create the bucket unless it exists (true when created). Blocking."""
+def prepare(settings: AppSettings, *, embedded: bool = False) -> bool:
+    """Apply the migrations and create the bucket unless it exists (true when created). Blocking.
+
+    For the embedded store it also lets the app's own page post to the bucket cross-origin (CORS); on real OSS
+    that rule is the operator's to set (README), since putting it would replace the bucket's existing rules."""
     upgrade(settings.database_url)
     store = OssClient(
         settings.oss_endpoint, settings.bucket, settings.region, settings.access_key_id, settings.access_key_secret
     )
-    return store.ensure_bucket()
+    created = store.ensure_bucket()
+    if embedded:
+        store.allow_browser_uploads(page_origins(settings.public_url))
+    return created
+
+
+def page_origins(public_url: str) -> list[str]:
+    """The app's origin, plus its loopback twin (127.0.0.1 <-> localhost) so either spelling works in a browser."""
+    parts = urlsplit(public_url)
+    origins = [f"{parts.scheme}://{parts.netloc}"]
+    twins = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+    if parts.hostname in twins:
+        port = f":{parts.port}" if parts.port else ""
+        origins.append(f"{parts.scheme}://{twins[parts.hostname]}{port}")
+    return origins
 
 
 async def serve_all(
@@ -48,7 +67,7 @@ async def serve_all(
             await store_task  # raises what stopped the store
             return
     try:
-        await asyncio.to_thread(prepare, settings)
+        await asyncio.to_thread(functools.partial(prepare, settings, embedded=store is not None))
         app = create_app(build_deps(settings))
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30)
         server = uvicorn.Server(config)

@@ -83,7 +83,9 @@ def connect(data_dir: Path, store_port: int, bucket: str | None = None) -> Targe
             if not creds.is_file():
                 hint = "run `ossdrop serve` or `ossdrop store` there, or set OSSDROP_OSS_ENDPOINT"
                 fail(f"no embedded store in {data_dir} ({creds} is missing): {hint}", 2)
-        settings = resolve_settings(env, Place(data_dir, "127.0.0.1", 8000, store_port))
+        # The store needs no JWT secret: a placeholder keeps the app's check quiet and no secret file is made.
+        store_only = env.model_copy(update={"jwt_secret": env.jwt_secret or "-" * 32})
+        settings = resolve_settings(store_only, Place(data_dir, "127.0.0.1", 8000, store_port))
     except SettingsError as exc:
         fail(str(exc), 2)
     cfg = oss.config.load_default()
@@ -207,7 +209,9 @@ def bucket_rm(
 
 def put(
     local: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="The file to upload."),
-    key: str | None = typer.Argument(None, help="Object key (default: the file name; ending in / adds it)."),
+    key: str | None = typer.Argument(
+        None, help="Object key (default: the file name; a key ending in / gets the file name appended)."
+    ),
     bucket: str | None = Bucket,
     part_size: str = PartSize,
     parallel: int = Parallel,
@@ -267,8 +271,7 @@ def get(
     options: dict[str, Any] = {"part_size": size_of_part, "parallel_num": parallel}
     with reporting(target):
         if to_stdout:
-            target.client.downloader(**options).download_to(request, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
+            _to_stdout(target, request)
             return
         target.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         cp_dir = str(target.checkpoint_dir) + os.sep
@@ -278,6 +281,19 @@ def get(
             request.progress_fn = bar = TransferBar(progress, f"get {key}")
             result = downloader.download_file(request, str(dest))
     typer.echo(f"downloaded oss://{target.bucket}/{key} -> {dest} ({_done(int(result.written or 0), bar)})")
+
+
+def _to_stdout(target: Target, request: oss.GetObjectRequest) -> None:
+    """Stream the object to stdout (not through the SDK's downloader: it spins on a failing write)."""
+    result = target.client.get_object(request)
+    try:
+        for chunk in result.body.iter_bytes(block_size=1 << 20):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+    finally:
+        result.body.close()
 
 
 def _destination(key: str, local: Path | None) -> Path:

@@ -94,8 +94,8 @@ def send_form(ticket: dict[str, Any], path: Path, content_type: str, progress: P
             raise UploadFailedError(f"cannot reach the store at {ticket['url']}: {exc}") from None
 
 
-def upload_one(api: Api, path: Path, progress: Progress) -> tuple[dict[str, Any], int]:
-    """Upload ``path``; returns the recorded file (the API's ``FileOut``) and the bytes sent."""
+def upload_one(api: Api, path: Path, progress: Progress) -> tuple[dict[str, Any], bool]:
+    """Upload ``path``; returns the recorded file (the API's ``FileOut``) and whether its bytes were sent."""
     size, md5 = hash_file(path, progress)
     content_type = mimetypes.guess_type(path.name)[0]
     body: dict[str, Any] = {"filename": path.name, "size": size, "md5": md5}
@@ -103,22 +103,22 @@ def upload_one(api: Api, path: Path, progress: Progress) -> tuple[dict[str, Any]
         body["content_type"] = content_type
     ticket = _proved(api, path, api.post("/api/uploads/policy", body), "/api/uploads/policy", body)
     if ticket.get("status") == "exists":
-        return dict(ticket["file"]), 0
+        return dict(ticket["file"]), False
     if ticket.get("status") != "upload":
         raise UploadFailedError(f"unexpected policy answer: {json.dumps(ticket)[:200]}")
     response = send_form(ticket, path, content_type or "application/octet-stream", progress)
     if response.status_code == 200:
-        return dict(_json(response)["file"]), size
+        return dict(_json(response)["file"]), True
     if response.status_code != 203:
         raise UploadFailedError(_store_error(response))
     done = {"key": ticket["key"], "upload_id": ticket["upload_id"]}
     recorded = _proved(api, path, api.post("/api/uploads/complete", done), "/api/uploads/complete", done)
-    return dict(recorded["file"]), size
+    return dict(recorded["file"]), True
 
 
-def summary(path: Path, file: dict[str, Any], sent: int) -> str:
+def summary(path: Path, file: dict[str, Any], sent: bool) -> str:
     """One line about a finished upload."""
-    what = "already stored, 0 bytes sent" if sent == 0 and (file.get("size") or 0) > 0 else "uploaded"
+    what = "uploaded" if sent else "already stored, 0 bytes sent"
     size = format_size(int(file.get("size") or 0))
     return f"{path}: {what} (id {file['id']}, {size}, md5 {file['md5']}, {file['path']})"
 

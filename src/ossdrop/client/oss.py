@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,6 +100,20 @@ class OssClient:
             return False
         self._call(self._client.put_bucket, oss.PutBucketRequest(bucket=self.bucket))
         return True
+
+    def allow_browser_uploads(self, origins: Sequence[str]) -> None:
+        """Bucket CORS so pages on ``origins`` can POST upload forms and read the reply (replaces all rules)."""
+        rule = oss.CORSRule(
+            allowed_origins=list(origins),
+            allowed_methods=["POST", "GET", "HEAD"],
+            allowed_headers=["*"],
+            expose_headers=["ETag", "x-oss-request-id"],
+            max_age_seconds=600,
+        )
+        config = oss.CORSConfiguration(cors_rules=[rule])
+        self._call(
+            self._client.put_bucket_cors, oss.PutBucketCorsRequest(bucket=self.bucket, cors_configuration=config)
+        )
 
     def ping(self) -> None:
         """Raise :class:`StoreError` unless the store answers for the bucket."""
