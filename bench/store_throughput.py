@@ -15,7 +15,8 @@ Everything it needs is installed on first use: nginx and curl with apt-get, moto
 py-spy (only with ``--py-spy``) into ``bench/.venvs/py-spy``. All traffic stays on 127.0.0.1; every server it starts
 is ended when it stops, also on error.
 
-Usage: .venv/bin/python bench/store_throughput.py [--size-mib 1024] [--runs 3] [--skip-moto] [--skip-nginx] [--py-spy]
+Usage: .venv/bin/python bench/store_throughput.py [--size-mib 1024] [--runs 3] [--skip-moto] [--skip-nginx]
+                                                  [--py-spy] [--wait-idle SECONDS]
 """
 
 from __future__ import annotations
@@ -412,28 +413,38 @@ _WAITING = ("selectors.py", "concurrent/futures/thread.py", "threading.py", "que
 
 
 def summarise_collapsed(text: str, top: int = 10) -> dict[str, Any]:
-    """Per thread: its share of the samples, how much of it was spent waiting, and its busiest frames (own time).
+    """Per thread: how much of the wall time it waited, and its busiest frames (own time).
 
-    Input is py-spy's collapsed stacks (``--format raw``, sampled with ``--idle``, so shares are of wall time).
-    A leaf frame in the selector, the thread pool's queue or ``threading`` counts as waiting.
+    Input is py-spy's collapsed stacks (``--format raw``, sampled with ``--idle``, so every thread has a sample at
+    every tick). The loop's executor threads (``asyncio_N``) form one group, since any of them may run a batch; a
+    frame's share is then in threads' worth of wall time (0.50 = half a thread busy there on average). A leaf frame in
+    the selector, the thread pool's queue or ``threading`` counts as waiting; note that time spent waiting for the
+    GIL shows on the line that wants it.
     """
-    threads: dict[str, Counter[str]] = {}
+    groups: dict[str, Counter[str]] = {}
+    members: dict[str, set[str]] = {}
     for line in text.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         frames = stack.split(";")
         thread = frames[0].split(": ", 1)[-1] if frames[0].startswith("thread (") else "?"
-        leaf = frames[-1]
-        threads.setdefault(thread, Counter())[leaf] += int(count_text)
+        group = "asyncio_* (executor)" if thread.startswith("asyncio_") else thread
+        members.setdefault(group, set()).add(frames[0])
+        groups.setdefault(group, Counter())[frames[-1]] += int(count_text)
     result: dict[str, Any] = {}
-    for thread, leaves in threads.items():
-        samples = sum(leaves.values())
+    for group, leaves in groups.items():
+        total = sum(leaves.values())
+        ticks = total / len(members[group])  # samples of one thread: the wall time
         waiting = sum(n for leaf, n in leaves.items() if any(w in leaf for w in _WAITING))
-        busy = [
-            (leaf, round(n / samples, 3)) for leaf, n in leaves.most_common() if not any(w in leaf for w in _WAITING)
-        ]
-        result[thread] = {"samples": samples, "waiting": round(waiting / samples, 3), "busy_top": busy[:top]}
+        busy = [(leaf, round(n / ticks, 3)) for leaf, n in leaves.most_common() if not any(w in leaf for w in _WAITING)]
+        result[group] = {
+            "threads": len(members[group]),
+            "ticks": round(ticks),
+            "waiting": round(waiting / total, 3),
+            "busy_threads": round((total - waiting) / ticks, 2),
+            "busy_top": busy[:top],
+        }
     return result
 
 
@@ -691,16 +702,19 @@ def _fs_of(path: Path) -> str:
 
 def profile_lines(store: ServerResult) -> str:
     lines = []
-    for op, threads in store.profile.items():
-        if not isinstance(threads, dict) or "error" in threads:
-            lines.append(f"py-spy during one {op.upper()}: {threads}")
+    for op, groups in store.profile.items():
+        if not isinstance(groups, dict) or "error" in groups:
+            lines.append(f"py-spy during one {op.upper()}: {groups}")
             continue
-        lines.append(f"py-spy, store during one extra {op.upper()} (shares of wall time per thread):")
-        for thread, info in threads.items():
-            if not isinstance(info, dict) or info.get("waiting", 1.0) > 0.97:
+        lines.append(f"py-spy, store during one extra {op.upper()} (shares in threads' worth of wall time):")
+        for group, info in groups.items():
+            if not isinstance(info, dict) or info.get("busy_threads", 0.0) < 0.03:
                 continue  # an idle thread
-            lines.append(f"  thread {thread}: {info['samples']} samples, waiting {info['waiting']:.0%}")
-            lines += [f"    {share:6.1%}  {frame}" for frame, share in info["busy_top"][:6]]
+            lines.append(
+                f"  {group}: {info['threads']} thread(s), busy {info['busy_threads']:.2f} of "
+                f"{info['ticks']} ticks, waiting {info['waiting']:.0%}"
+            )
+            lines += [f"    {share:5.2f}  {frame}" for frame, share in info["busy_top"][:6]]
     return "\n".join(lines)
 
 

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Table, func, select
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import Executable
 
+from ossdrop.db.bulk import insert_ignoring_conflict
 from ossdrop.db.models import PendingUpload, StorageRecord, StoredObject, UploadState
 
 MAX_PAGE_SIZE = 1000
@@ -122,7 +121,7 @@ def lock_object(session: Session, *, path: str, md5: str, size: int | None, now:
     assert isinstance(table, Table)
     values: dict[str, object] = {"path": path, "md5": md5, "size": size, "created_at": now}
     for _ in range(_LOCK_OBJECT_ATTEMPTS):
-        session.execute(_insert_ignoring_conflict(session, table, values))
+        session.execute(insert_ignoring_conflict(session.get_bind().dialect.name, table, [values], "path"))
         stmt = (
             select(StoredObject)
             .where(StoredObject.path == path)
@@ -139,19 +138,6 @@ def delete_object(session: Session, obj: StoredObject) -> None:
     """Delete the stored-object row (flushes): the object is no longer referenced."""
     session.delete(obj)
     session.flush()
-
-
-def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, object]) -> Executable:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=["path"])
-    if dialect == "sqlite":
-        return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=["path"])
-    if dialect in ("mysql", "mariadb"):
-        stmt = mysql.insert(table).values(values)
-        # A no-op update for an existing row: unlike INSERT IGNORE it turns no other error into a warning.
-        return stmt.on_duplicate_key_update(path=stmt.inserted.path)
-    raise NotImplementedError(f"unsupported dialect {dialect!r}")
 
 
 # ----------------------------------------------------------------------------------------------- pending uploads

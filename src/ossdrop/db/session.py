@@ -12,15 +12,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_ATTEMPTS = 8
 
 # Plain spellings map to the drivers the project installs; anything else is refused rather than guessed.
 _DRIVERS = {
@@ -119,3 +124,23 @@ def is_retryable(error: DBAPIError) -> bool:
     if getattr(orig, "sqlstate", None) in _PG_RETRY_STATES:
         return True
     return "database is locked" in str(orig)
+
+
+def run_write(engine: Engine, work: Callable[[Connection], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
+    """Run ``work`` in one write transaction on a pooled connection of ``engine`` and commit it.
+
+    The whole unit re-runs after a transient lock conflict (:func:`is_retryable`): a deadlock victim's statements
+    were all undone by the rollback. Any other error rolls back and propagates. SQL-level twin of the ORM
+    transactions of :mod:`ossdrop.services.files`, for set-at-a-time statements that need no ORM.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    return work(conn)
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter spreads the retries
+    raise AssertionError("unreachable")

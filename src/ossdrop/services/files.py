@@ -34,11 +34,14 @@ from sqlalchemy.orm import Session
 from ossdrop.db import repository as repo
 from ossdrop.db.models import PendingUpload, StorageRecord, UploadState
 from ossdrop.db.session import begin_write, is_retryable
-from ossdrop.services.keys import DEFAULT_UPLOAD_DIR, DedupScope, ext_of, normalize_md5, parse_key, upload_key
+from ossdrop.services.keys import DEFAULT_UPLOAD_DIR, DedupScope, ext_of, normalize_md5, parse_key
+from ossdrop.services.upload_rows import MAX_NAME_LENGTH as MAX_NAME_LENGTH
+from ossdrop.services.upload_rows import UploadFacts as UploadFacts
+from ossdrop.services.upload_rows import new_upload_id as new_upload_id
+from ossdrop.services.upload_rows import pending_values, upload_record_values
 
 T = TypeVar("T")
 
-MAX_NAME_LENGTH = 256
 TRANSACTION_ATTEMPTS = 8
 PROOF_MAX_LENGTH = 64 * 1024
 _PLAIN_ETAG_RE = re.compile(r'^"?([0-9A-Fa-f]{32})"?$')
@@ -76,22 +79,6 @@ class ContentMismatchError(FilesError):
 
 
 @dataclass(frozen=True)
-class UploadFacts:
-    """What the store says about an uploaded object. ``md5`` is the *real* MD5 (hex) of the stored bytes; when
-    it is ``None`` a plain ETag (the MD5 of a simple upload) stands in for it; a multipart ETag does not.
-    """
-
-    key: str
-    size: int
-    md5: str | None = None
-    etag: str | None = None
-    mime_type: str | None = None
-    width: int | None = None
-    height: int | None = None
-    duration: float | None = None
-
-
-@dataclass(frozen=True)
 class DeleteResult:
     """``deleted``: this call deleted the record; ``remove_object``: the caller must now delete ``path`` from
     the store, because no record references it any more (true for exactly one of several concurrent deletes).
@@ -100,11 +87,6 @@ class DeleteResult:
     deleted: bool
     remove_object: bool
     path: str | None
-
-
-def new_upload_id() -> str:
-    """A fresh random upload id: 32 lower-case hex digits (also a valid key nonce)."""
-    return secrets.token_hex(16)
 
 
 def begin_upload(
@@ -124,23 +106,10 @@ def begin_upload(
     ``pending.object_key`` is the key the policy must pin and ``pending.upload_id`` the id the callback must carry
     back. ``md5``/``size`` are the client's claims; ``expires_at`` is ``now + ttl``.
     """
-    digest = normalize_md5(md5)
-    ext = ext_of(name)
-    upload_id = new_upload_id()
-    nonce = upload_id if scope is DedupScope.OFF else None
-    key = upload_key(digest, ext, creator_id, scope, upload_dir=upload_dir, nonce=nonce)
-    pending = PendingUpload(
-        upload_id=upload_id,
-        object_key=key,
-        creator_id=creator_id,
-        name=name[:MAX_NAME_LENGTH],
-        ext=ext,
-        expected_size=size,
-        expected_md5=digest,
-        state=UploadState.PENDING.value,
-        created_at=now,
-        expires_at=now + ttl,
+    values = pending_values(
+        creator_id=creator_id, name=name, md5=md5, size=size, scope=scope, now=now, ttl=ttl, upload_dir=upload_dir
     )
+    pending = PendingUpload(**values)
     return _transaction(session, lambda: repo.add_pending(session, pending))
 
 
@@ -154,7 +123,7 @@ def record_upload(
     would be worse. Raises :class:`UnknownUploadError`, :class:`UploadMismatchError`,
     :class:`UnverifiableContentError` or :class:`ContentMismatchError` (after committing the expiry).
     """
-    actual = _real_md5(facts)
+    actual = real_md5(facts)
     outcome = _transaction(session, lambda: _record_upload_tx(session, upload_id, facts, actual, now, upload_dir))
     if isinstance(outcome, ContentMismatchError):
         raise outcome
@@ -181,27 +150,14 @@ def _record_upload_tx(
         in_use = repo.get_object(session, facts.key) is not None
         return ContentMismatchError(facts.key, claimed, actual, remove_object=not in_use)
     repo.lock_object(session, path=facts.key, md5=actual, size=facts.size, now=now)
-    record = StorageRecord(
-        name=pending.name,
-        path=facts.key,
-        ext=pending.ext,
-        md5=actual,
-        creator_id=pending.creator_id,
-        created_at=now,
-        size=facts.size,
-        mime_type=facts.mime_type,
-        width=facts.width,
-        height=facts.height,
-        duration=facts.duration,
-        etag=facts.etag.strip('"') if facts.etag else None,
-        upload_id=upload_id,
-    )
+    record = StorageRecord(**upload_record_values(pending, facts, actual, now))
     repo.add_record(session, record)
     repo.complete_pending(session, pending, storage_id=record.id, now=now)
     return record
 
 
-def _real_md5(facts: UploadFacts) -> str:
+def real_md5(facts: UploadFacts) -> str:
+    """The real MD5 of the stored bytes: ``facts.md5``, else a plain ETag; raises :class:`UnverifiableContentError`."""
     if facts.md5 is not None:
         return normalize_md5(facts.md5)
     match = _PLAIN_ETAG_RE.fullmatch(facts.etag or "")

@@ -1,0 +1,127 @@
+"""Set-at-a-time SQL for group commit: a whole batch of policies or callbacks in a fixed number of statements.
+
+Functions take a Core :class:`~sqlalchemy.Connection` inside a transaction and never commit (the caller, see
+:func:`ossdrop.db.session.run_write`, owns it). The lock order is the one of :mod:`ossdrop.db.repository`: pending
+uploads, then stored objects, then storage records. Each lock statement takes its rows in one sorted index scan,
+so two batches cannot deadlock each other; a deadlock with a single-row transaction is retried as a whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.sql.expression import Executable
+
+from ossdrop.db.models import PendingUpload, StorageRecord, StoredObject, UploadState
+
+PENDING = PendingUpload.__table__
+RECORDS = StorageRecord.__table__
+OBJECTS = StoredObject.__table__
+assert isinstance(PENDING, Table) and isinstance(RECORDS, Table) and isinstance(OBJECTS, Table)
+_LOCK_OBJECT_ATTEMPTS = 10
+
+Values = Mapping[str, Any]
+
+
+def insert_ignoring_conflict(dialect: str, table: Table, rows: Sequence[Values], key: str) -> Executable:
+    """``INSERT`` of ``rows`` (one statement, several ``VALUES``) that skips rows whose ``key`` already exists:
+    ``ON CONFLICT DO NOTHING`` (PostgreSQL, SQLite) or a no-op ``ON DUPLICATE KEY UPDATE`` (MySQL/MariaDB; unlike
+    ``INSERT IGNORE`` it turns no other error into a warning)."""
+    values = [dict(r) for r in rows]
+    if dialect == "postgresql":
+        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
+    if dialect == "sqlite":
+        return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
+    if dialect in ("mysql", "mariadb"):
+        stmt = mysql.insert(table).values(values)
+        return stmt.on_duplicate_key_update({key: stmt.inserted[key]})
+    raise NotImplementedError(f"unsupported dialect {dialect!r}")
+
+
+# ----------------------------------------------------------------------------------------------- policies
+
+
+def dedup_hits(
+    conn: Connection, md5s: Collection[str], *, creator_ids: Collection[int] | None
+) -> set[tuple[str, int | None, int | None]]:
+    """``(md5, size, creator_id)`` of live records (their object row exists) with one of ``md5s``: the batch form
+    of :func:`ossdrop.db.repository.find_by_md5`. ``creator_ids`` restricts to those creators (scope ``creator``);
+    with ``None`` any creator counts and ``creator_id`` is ``None`` in the result (scope ``global``)."""
+    if not md5s:
+        return set()
+    r = RECORDS.c
+    if creator_ids is None:
+        stmt = select(r.md5, r.size).distinct()
+    else:
+        stmt = select(r.md5, r.size, r.creator_id).distinct().where(r.creator_id.in_(sorted(creator_ids)))
+    stmt = stmt.join(OBJECTS, OBJECTS.c.path == r.path).where(r.md5.in_(sorted(md5s)))
+    rows = conn.execute(stmt).all()
+    return {(row[0], row[1], row[2] if creator_ids is not None else None) for row in rows}
+
+
+def insert_pending(conn: Connection, rows: Sequence[Values]) -> None:
+    """Insert pending uploads (one statement); every ``upload_id`` must be new."""
+    if rows:
+        conn.execute(insert(PENDING), [dict(r) for r in rows])
+
+
+# ----------------------------------------------------------------------------------------------- callbacks
+
+
+def lock_pending(conn: Connection, upload_ids: Collection[str]) -> dict[str, Row[Any]]:
+    """Lock the pending uploads ``upload_ids`` (``SELECT ... FOR UPDATE``, one statement); rows by upload id."""
+    if not upload_ids:
+        return {}
+    stmt = select(PENDING).where(PENDING.c.upload_id.in_(sorted(upload_ids))).order_by(PENDING.c.upload_id)
+    return {row.upload_id: row for row in conn.execute(stmt.with_for_update())}
+
+
+def lock_objects(conn: Connection, rows: Iterable[Values]) -> None:
+    """Make sure the stored-object row of each of ``rows`` (``path``, ``md5``, ``size``, ``created_at``) exists
+    and lock them all until commit: the batch form of :func:`ossdrop.db.repository.lock_object`, including its
+    re-insert when a concurrent last-delete removed a row before our lock was granted."""
+    wanted = {r["path"]: r for r in rows}
+    dialect = conn.dialect.name
+    for _ in range(_LOCK_OBJECT_ATTEMPTS):
+        if not wanted:
+            return
+        ordered = [wanted[p] for p in sorted(wanted)]
+        conn.execute(insert_ignoring_conflict(dialect, OBJECTS, ordered, "path"))
+        stmt = select(OBJECTS.c.path).where(OBJECTS.c.path.in_(sorted(wanted))).order_by(OBJECTS.c.path)
+        for (path,) in conn.execute(stmt.with_for_update()):
+            wanted.pop(path, None)
+    raise RuntimeError(f"could not lock objects {sorted(wanted)!r}: they kept disappearing")
+
+
+def insert_records(conn: Connection, rows: Sequence[Values]) -> dict[str, int]:
+    """Insert storage records that all carry an ``upload_id`` (one statement); their new ids by upload id.
+
+    Uses ``RETURNING`` where the database has it (PostgreSQL, SQLite, MariaDB >= 10.5), else reads the ids back
+    by the unique ``upload_id``.
+    """
+    if not rows:
+        return {}
+    params = [dict(r) for r in rows]
+    if conn.dialect.insert_executemany_returning:
+        result = conn.execute(insert(RECORDS).returning(RECORDS.c.id, RECORDS.c.upload_id), params)
+        return {upload_id: record_id for record_id, upload_id in result}
+    conn.execute(insert(RECORDS), params)
+    ids = sorted(str(r["upload_id"]) for r in rows)
+    found = conn.execute(select(RECORDS.c.id, RECORDS.c.upload_id).where(RECORDS.c.upload_id.in_(ids)))
+    return {upload_id: record_id for record_id, upload_id in found}
+
+
+def complete_pending(conn: Connection, upload_ids: Collection[str], *, now: int) -> None:
+    """Mark pending uploads completed, each by the record carrying its upload id (one statement)."""
+    if not upload_ids:
+        return
+    record_id = select(RECORDS.c.id).where(RECORDS.c.upload_id == PENDING.c.upload_id).scalar_subquery()
+    stmt = (
+        update(PENDING)
+        .where(PENDING.c.upload_id.in_(sorted(upload_ids)))
+        .values(state=UploadState.COMPLETED.value, completed_at=now, storage_id=record_id)
+    )
+    conn.execute(stmt)
