@@ -28,6 +28,13 @@ COMMANDS = [
     ["ls"],
     ["rm"],
     ["upload"],
+    [],
+    ["store"],
+    ["serve"],
+    ["db"],
+    ["db", "upgrade"],
+    ["reconcile"],
+    ["sweep"],
 ]
 
 
@@ -96,7 +103,7 @@ def write_random(path: Path, size: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "ossdrop")
 def test_help_says_what_and_shows_an_example(command: list[str], tmp_path: Path) -> None:
     done = run_cli(*command, "--help", env=clean_env(), cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -13,7 +13,9 @@ import typer
 from ossdrop.appserver.settings import AppSettings, SettingsError
 from ossdrop.cli.app_settings import Place, read_env, resolve_settings, store_endpoint
 
-db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+db_app = typer.Typer(
+    no_args_is_help=True, help="Database maintenance.\n\nExample: ossdrop db upgrade --data-dir .ossdrop"
+)
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -63,7 +65,10 @@ def serve(data_dir: Path = DataDir, host: str = Host, port: int = Port, store_po
 
 @db_app.command("upgrade")
 def db_upgrade(data_dir: Path = DataDir) -> None:
-    """Apply the database migrations (OSSDROP_DATABASE_URL, default sqlite in the data dir)."""
+    """Apply the database migrations (OSSDROP_DATABASE_URL, default sqlite in the data dir).
+
+    Example: OSSDROP_DATABASE_URL=mysql://root@127.0.0.1/ossdrop ossdrop db upgrade
+    """
     from ossdrop.db.migrate import upgrade
 
     settings = _settings(data_dir, "127.0.0.1", 8000, 9000)
@@ -72,7 +77,10 @@ def db_upgrade(data_dir: Path = DataDir) -> None:
 
 
 def reconcile(data_dir: Path = DataDir, store_port: int = StorePort, host: str = Host) -> None:
-    """Record uploads whose callback never came and expire the rest (talks to the store `serve` runs)."""
+    """Record uploads whose callback never came and expire the rest (talks to the store `serve` runs).
+
+    Example: ossdrop reconcile --data-dir .ossdrop --store-port 9000
+    """
     from ossdrop.appserver.app import reconcile_once
     from ossdrop.appserver.deps import build_deps
 
@@ -91,7 +99,10 @@ def sweep(
     store_port: int = StorePort,
     host: str = Host,
 ) -> None:
-    """Remove objects under the upload dir that no record or pending upload explains."""
+    """Remove objects under the upload dir that no record or pending upload explains.
+
+    Example: ossdrop sweep --older-than 24h --dry-run
+    """
     from ossdrop.appserver.deps import build_deps
     from ossdrop.services.reconcile import sweep as run_sweep
 

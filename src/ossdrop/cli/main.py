@@ -11,7 +11,10 @@ import typer
 
 from ossdrop.core.settings import StoreConfig
 
-app = typer.Typer(no_args_is_help=True, help="ossdrop: direct uploads to Aliyun OSS or its embedded twin.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="ossdrop: direct uploads to Aliyun OSS or its embedded twin.\n\nExample: ossdrop serve   (then open the URL)",
+)
 
 
 @app.callback()

@@ -11,19 +11,25 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy import Connection, Row, Table, insert, null, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.expression import Executable
 
 from ossdrop.db.models import PendingUpload, StorageRecord, StoredObject, UploadState
 
-PENDING = PendingUpload.__table__
-RECORDS = StorageRecord.__table__
-OBJECTS = StoredObject.__table__
-assert isinstance(PENDING, Table) and isinstance(RECORDS, Table) and isinstance(OBJECTS, Table)
-_LOCK_OBJECT_ATTEMPTS = 10
-
 Values = Mapping[str, Any]
+
+
+def _table(model: type[PendingUpload | StorageRecord | StoredObject]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+PENDING = _table(PendingUpload)
+RECORDS = _table(StorageRecord)
+OBJECTS = _table(StoredObject)
+_LOCK_OBJECT_ATTEMPTS = 10
 
 
 def insert_ignoring_conflict(dialect: str, table: Table, rows: Sequence[Values], key: str) -> Executable:
@@ -53,13 +59,13 @@ def dedup_hits(
     if not md5s:
         return set()
     r = RECORDS.c
-    if creator_ids is None:
-        stmt = select(r.md5, r.size).distinct()
-    else:
-        stmt = select(r.md5, r.size, r.creator_id).distinct().where(r.creator_id.in_(sorted(creator_ids)))
-    stmt = stmt.join(OBJECTS, OBJECTS.c.path == r.path).where(r.md5.in_(sorted(md5s)))
-    rows = conn.execute(stmt).all()
-    return {(row[0], row[1], row[2] if creator_ids is not None else None) for row in rows}
+    creator = r.creator_id if creator_ids is not None else null()
+    stmt = (
+        select(r.md5, r.size, creator).distinct().join(OBJECTS, OBJECTS.c.path == r.path).where(r.md5.in_(sorted(md5s)))
+    )
+    if creator_ids is not None:
+        stmt = stmt.where(r.creator_id.in_(sorted(creator_ids)))
+    return {(md5, size, owner) for md5, size, owner in conn.execute(stmt)}
 
 
 def insert_pending(conn: Connection, rows: Sequence[Values]) -> None:
@@ -114,14 +120,19 @@ def insert_records(conn: Connection, rows: Sequence[Values]) -> dict[str, int]:
     return {upload_id: record_id for record_id, upload_id in found}
 
 
-def complete_pending(conn: Connection, upload_ids: Collection[str], *, now: int) -> None:
-    """Mark pending uploads completed, each by the record carrying its upload id (one statement)."""
+def complete_pending(conn: Connection, upload_ids: Collection[str]) -> None:
+    """Mark pending uploads completed by the records carrying their upload ids, at those records' creation time
+    (one statement; the values come from correlated subqueries)."""
     if not upload_ids:
         return
-    record_id = select(RECORDS.c.id).where(RECORDS.c.upload_id == PENDING.c.upload_id).scalar_subquery()
+    made = RECORDS.c.upload_id == PENDING.c.upload_id
     stmt = (
         update(PENDING)
         .where(PENDING.c.upload_id.in_(sorted(upload_ids)))
-        .values(state=UploadState.COMPLETED.value, completed_at=now, storage_id=record_id)
+        .values(
+            state=UploadState.COMPLETED.value,
+            storage_id=select(RECORDS.c.id).where(made).scalar_subquery(),
+            completed_at=select(RECORDS.c.created_at).where(made).scalar_subquery(),
+        )
     )
     conn.execute(stmt)

@@ -55,7 +55,8 @@ class Batcher(Generic[J, R]):
     async def submit(self, job: J) -> R:
         """Queue ``job`` and return its outcome once its batch committed (or raise the job's exception)."""
         loop = asyncio.get_running_loop()
-        waiting = _Waiting(job, loop, loop.create_future())
+        future: asyncio.Future[R] = loop.create_future()
+        waiting = _Waiting(job, loop, future)
         with self._cond:
             if self._closed:
                 raise BatcherClosedError(f"{self.name} is closed")
@@ -66,7 +67,7 @@ class Batcher(Generic[J, R]):
             self._cond.notify()
         # A cancelled request does not withdraw its job: its batch may still commit it (as with any request whose
         # client hangs up after sending); the outcome is then dropped.
-        return await waiting.future
+        return await future
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop taking jobs, finish the queued ones, and end the thread."""

@@ -123,7 +123,7 @@ def request_upload(
 ) -> Exists | ProofRequired | UploadTicket:
     """Answer ``POST /api/uploads/policy``; see the module docstring. Raises :class:`BadInputError`."""
     cfg = up.config
-    digest = _check_request(cfg, filename, size, md5)
+    digest = check_request(cfg, filename, size, md5)
     if size is not None and size > 0:
         found = _dedup(up, session, creator_id=creator_id, filename=filename, size=size, md5=digest, proof=proof)
         if found is not None:
@@ -142,7 +142,8 @@ def request_upload(
     return _ticket(up, pending, size, content_type)
 
 
-def _check_request(cfg: UploadConfig, filename: str, size: int | None, md5: str | None) -> str:
+def check_request(cfg: UploadConfig, filename: str, size: int | None, md5: str | None) -> str:
+    """The normalised MD5 of a valid policy request; raises :class:`BadInputError` for an invalid one."""
     if not filename.strip() or len(filename) > files.MAX_NAME_LENGTH or "\x00" in filename:
         raise BadInputError("filename must be 1..256 characters", code="bad_filename")
     if size is not None and size < 0:
@@ -196,21 +197,27 @@ def _check_proof(up: Uploads, proof: Proof, *, path: str, md5: str, size: int, c
 
 
 def _ticket(up: Uploads, pending: PendingUpload, size: int | None, content_type: str | None) -> UploadTicket:
+    return make_ticket(up, pending.object_key, pending.upload_id, pending.expires_at, size, content_type)
+
+
+def make_ticket(
+    up: Uploads, key: str, upload_id: str, expire: int, size: int | None, content_type: str | None
+) -> UploadTicket:
+    """The signed form of pending upload ``upload_id`` (object ``key``, policy expiring at ``expire``)."""
     cfg = up.config
-    callback = _callback_param(cfg.callback_url, pending.upload_id)
+    callback = _callback_param(cfg.callback_url, upload_id)
     low, high = (size, size) if size is not None else (0, cfg.max_upload_bytes)
     conditions: list[RawCondition] = [
         {"bucket": cfg.bucket},
-        ["eq", "$key", pending.object_key],
+        ["eq", "$key", key],
         ["content-length-range", low, high],
         ["eq", "$x-oss-forbid-overwrite", "true"],
         ["eq", "$callback", callback],
     ]
-    fields = {"key": pending.object_key, "x-oss-forbid-overwrite": "true", "callback": callback}
+    fields = {"key": key, "x-oss-forbid-overwrite": "true", "callback": callback}
     if content_type:
         conditions.append(["eq", "$Content-Type", content_type])
         fields["Content-Type"] = content_type
-    expire = pending.expires_at
     if cfg.signature_version == "v1":
         policy = encode_policy(expire, conditions)
         signature = sign_policy_v1(cfg.access_key_secret, policy)
@@ -227,7 +234,7 @@ def _ticket(up: Uploads, pending: PendingUpload, size: int | None, content_type:
             now=up.clock(),
         )
         seed = {}
-    return UploadTicket(up.store.post_url, {**fields, **auth}, pending.object_key, pending.upload_id, expire, seed)
+    return UploadTicket(up.store.post_url, {**fields, **auth}, key, upload_id, expire, seed)
 
 
 def _callback_param(url: str, upload_id: str) -> str:
@@ -242,6 +249,12 @@ def _callback_param(url: str, upload_id: str) -> str:
 def record_callback(up: Uploads, session: Session, body: bytes) -> StorageRecord:
     """Record the object a verified callback announces (idempotent); raises :class:`BadInputError` for a body
     that is not ours, :class:`NotFoundError` for an unknown upload, :class:`ConflictError` for a mismatch."""
+    upload_id, facts = parse_callback_body(body)
+    return _record(up, session, upload_id, facts)
+
+
+def parse_callback_body(body: bytes) -> tuple[str, files.UploadFacts]:
+    """The upload id and object facts of a callback body; :class:`BadInputError` when it is not ours."""
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
     try:
         facts = files.UploadFacts(
@@ -255,7 +268,7 @@ def record_callback(up: Uploads, session: Session, body: bytes) -> StorageRecord
         upload_id = form["upload_id"]
     except (KeyError, ValueError):
         raise BadInputError("the callback body is not an ossdrop callback", code="bad_callback") from None
-    return _record(up, session, upload_id, facts)
+    return upload_id, facts
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -1,0 +1,194 @@
+"""The hot paths of direct uploads with group commit: issuing policies and recording callbacks.
+
+Issuing a policy writes one pending-upload row; recording a callback locks its pending upload and its object, adds
+the record and completes the upload. Both run here on a :class:`~ossdrop.services.batching.Batcher`: one
+transaction per batch of requests, a fixed number of statements per batch (:mod:`ossdrop.db.bulk`), and a request
+is answered only after the commit that made its rows durable. This is the *fast path*, for the common case only:
+
+* a policy whose content no live record has (or that needs no dedup) gets its pending row;
+* a callback for a pending (or expired) upload whose object matches it gets its record.
+
+Anything else (an instant upload, a proof, a repeated or mismatching callback, an unknown upload) and every job of a
+batch whose transaction failed takes the *full path*: the per-request use-cases of :mod:`ossdrop.services.uploads`,
+in a worker thread, after the batch committed. They re-read everything under their own locks, so a batch never has
+to decide anything but "this one is plain", and one odd job cannot fail the others of its batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, Row
+from sqlalchemy.orm import Session
+
+from ossdrop.db import bulk
+from ossdrop.db.models import StorageRecord, UploadState
+from ossdrop.db.session import run_write
+from ossdrop.services import files, uploads
+from ossdrop.services.batching import Batcher
+from ossdrop.services.keys import DedupScope
+from ossdrop.services.upload_rows import UploadFacts, pending_values, upload_matches, upload_record_values
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PolicyJob:
+    """A pending upload to insert unless a live record has its content (``dedup``: look for one first)."""
+
+    values: dict[str, Any]
+    dedup: bool
+
+
+@dataclass(frozen=True)
+class CallbackJob:
+    """A verified callback: ``facts`` of the object, ``md5`` its real MD5, ``now`` the time of recording."""
+
+    upload_id: str
+    facts: UploadFacts
+    md5: str
+    now: int
+
+
+class GroupCommit:
+    """The two writers (policies, callbacks) of one app; :meth:`close` finishes what is queued."""
+
+    def __init__(self, engine: Engine, *, scope: DedupScope, upload_dir: str) -> None:
+        self.engine = engine
+        self.scope = scope
+        self.upload_dir = upload_dir
+        self.policies: Batcher[PolicyJob, bool] = Batcher("ossdrop-policy-writer", self._policy_batch)
+        self.callbacks: Batcher[CallbackJob, StorageRecord | None] = Batcher(
+            "ossdrop-callback-writer", self._callback_batch
+        )
+
+    def close(self) -> None:
+        self.policies.close()
+        self.callbacks.close()
+
+    def _policy_batch(self, jobs: list[PolicyJob]) -> list[bool]:
+        """Per job: ``True`` when its pending row is committed, ``False`` when it needs the full path."""
+        try:
+            return run_write(self.engine, lambda conn: _issue(conn, self.scope, jobs))
+        except Exception:
+            log.warning("policy batch of %d failed; each takes the full path", len(jobs), exc_info=True)
+            return [False] * len(jobs)
+
+    def _callback_batch(self, jobs: list[CallbackJob]) -> list[StorageRecord | None]:
+        """Per job: its committed record, or ``None`` when it needs the full path."""
+        try:
+            return run_write(self.engine, lambda conn: _record(conn, self.upload_dir, jobs))
+        except Exception:
+            log.warning("callback batch of %d failed; each takes the full path", len(jobs), exc_info=True)
+            return [None] * len(jobs)
+
+
+def _issue(conn: Connection, scope: DedupScope, jobs: Sequence[PolicyJob]) -> list[bool]:
+    wanted = [j for j in jobs if j.dedup]
+    owners = None if scope is DedupScope.GLOBAL else {j.values["creator_id"] for j in wanted}
+    hits = bulk.dedup_hits(conn, {j.values["expected_md5"] for j in wanted}, creator_ids=owners)
+
+    def fresh(job: PolicyJob) -> bool:
+        v = job.values
+        owner = None if owners is None else v["creator_id"]
+        return not job.dedup or (v["expected_md5"], v["expected_size"], owner) not in hits
+
+    plain = [fresh(j) for j in jobs]
+    bulk.insert_pending(conn, [j.values for j, ok in zip(jobs, plain, strict=True) if ok])
+    return plain
+
+
+def _record(conn: Connection, upload_dir: str, jobs: Sequence[CallbackJob]) -> list[StorageRecord | None]:
+    pending = bulk.lock_pending(conn, {j.upload_id for j in jobs})
+    chosen: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        row = pending.get(job.upload_id)
+        if row is not None and job.upload_id not in chosen and _plain(row, job, upload_dir):
+            chosen[job.upload_id] = upload_record_values(row, job.facts, job.md5, job.now)
+    if not chosen:
+        return [None] * len(jobs)
+    bulk.lock_objects(conn, [{k: v[k] for k in ("path", "md5", "size", "created_at")} for v in chosen.values()])
+    ids = bulk.insert_records(conn, list(chosen.values()))
+    bulk.complete_pending(conn, chosen)
+    made = {upload_id: StorageRecord(id=ids[upload_id], **values) for upload_id, values in chosen.items()}
+    return [made.pop(j.upload_id, None) for j in jobs]  # a repeat in the same batch takes the full path
+
+
+def _plain(row: Row[Any], job: CallbackJob, upload_dir: str) -> bool:
+    return row.state != UploadState.COMPLETED.value and upload_matches(row, job.facts, job.md5, upload_dir)
+
+
+# ----------------------------------------------------------------------------------------------- the use-cases
+
+
+async def request_upload(
+    up: uploads.Uploads,
+    writer: GroupCommit,
+    sessions: Callable[[], Session],
+    *,
+    creator_id: int,
+    filename: str,
+    size: int | None,
+    md5: str | None,
+    content_type: str | None = None,
+    proof: uploads.Proof | None = None,
+) -> uploads.Exists | uploads.ProofRequired | uploads.UploadTicket:
+    """:func:`ossdrop.services.uploads.request_upload` with group commit; same answers, same errors."""
+    if proof is None:
+        cfg = up.config
+        digest = uploads.check_request(cfg, filename, size, md5)
+        values = pending_values(
+            creator_id=creator_id,
+            name=filename,
+            md5=digest,
+            size=size,
+            scope=cfg.dedup_scope,
+            now=up.now(),
+            ttl=cfg.policy_ttl,
+            upload_dir=cfg.upload_dir,
+        )
+        dedup = size is not None and size > 0 and cfg.dedup_scope is not DedupScope.OFF
+        if await writer.policies.submit(PolicyJob(values, dedup)):
+            key, upload_id, expire = values["object_key"], values["upload_id"], values["expires_at"]
+            return uploads.make_ticket(up, key, upload_id, expire, size, content_type)
+    full = functools.partial(
+        uploads.request_upload,
+        up,
+        creator_id=creator_id,
+        filename=filename,
+        size=size,
+        md5=md5,
+        content_type=content_type,
+        proof=proof,
+    )
+    return await _in_session(sessions, full)
+
+
+async def record_callback(
+    up: uploads.Uploads, writer: GroupCommit, sessions: Callable[[], Session], body: bytes
+) -> StorageRecord:
+    """:func:`ossdrop.services.uploads.record_callback` with group commit; same answers, same errors."""
+    upload_id, facts = uploads.parse_callback_body(body)
+    try:
+        md5 = files.real_md5(facts)
+    except files.UnverifiableContentError:
+        pass  # the full path gives the error its answer
+    else:
+        record = await writer.callbacks.submit(CallbackJob(upload_id, facts, md5, up.now()))
+        if record is not None:
+            return record
+    return await _in_session(sessions, lambda session: uploads.record_callback(up, session, body))
+
+
+async def _in_session(sessions: Callable[[], Session], work: Callable[[Session], T]) -> T:
+    def run() -> T:
+        with sessions() as session:
+            return work(session)
+
+    return await anyio.to_thread.run_sync(run)
