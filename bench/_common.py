@@ -210,7 +210,8 @@ def free_port() -> int:
 
 # -- measuring a process -----------------------------------------------------------------------------------------
 def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
+    found: list[int] = []
+    todo = [pid]
     while todo and len(found) < 1000:
         current = todo.pop()
         found.append(current)
@@ -251,11 +252,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds all cores have spent busy since boot (``/proc/stat``: everything but idle and iowait)."""
+    """CPU seconds all cores have spent busy since boot, from ``/proc/stat``: user, nice, system and steal.
+
+    Interrupt and softirq time are left out: loopback TCP does much of its work there and the kernel charges it to
+    no process, so counting it would call our own transfers "other work".
+    """
     with open("/proc/stat") as fh:
         fields = [int(x) for x in fh.readline().split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_seconds() -> float:
@@ -268,7 +273,8 @@ class ForeignLoad:
     """How busy the machine was with work that is not ours over a stretch of time, in cores.
 
     ``machine busy - (this process + waited-for children + the given server pids)``. What is left is other
-    processes and kernel threads (page writeback counts here, so an fsync-heavy step is never quite zero).
+    processes, kernel threads (page writeback counts here, so an fsync-heavy step is never quite zero) and CPU time
+    the hypervisor gave to someone else (steal).
     """
 
     def __init__(self, pids: Sequence[int] = ()) -> None:
@@ -372,6 +378,10 @@ def curl_put(url: str, path: Path, timeout: float, headers: Sequence[str] = ()) 
 
 def curl_get(url: str, timeout: float) -> Transfer:
     return _curl([url], timeout)
+
+
+def curl_delete(url: str, timeout: float) -> Transfer:
+    return _curl(["-X", "DELETE", url], timeout)
 
 
 def curl_version() -> str:

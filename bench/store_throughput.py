@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from _common import (
     MB,
@@ -55,6 +55,7 @@ from _common import (
     Transfer,
     children,
     cpu_seconds,
+    curl_delete,
     curl_get,
     curl_put,
     curl_version,
@@ -82,7 +83,8 @@ ACCESS_KEY_SECRET = "bench-throughput-secret"  # noqa: S105 - a throwaway key fo
 PUT_OF_WRITE_LIMIT = 0.60
 GET_OF_NGINX = 0.30
 RSS_LIMIT = 150 * MB
-BUSY_CORES = 0.3  # other work above this (median over the runs) makes the figures suspect
+BUSY_CORES = 0.3  # a run during which other work used more than this many cores is redone
+EXTRA_ATTEMPTS = 2  # at most this many redone runs per measurement (moto keeps every PUT body in memory)
 
 
 # -- the bytes ---------------------------------------------------------------------------------------------------
@@ -139,6 +141,40 @@ def hash_pass(chunks: list[bytes]) -> tuple[float, str, int]:
     return time.perf_counter() - start, md5.hexdigest(), crc
 
 
+@dataclass
+class Limits:
+    """One run of the two write-side limits."""
+
+    fsync_mb_s: float
+    write_s: float
+    fsync_s: float
+    hash_mb_s: float
+    other_load: float
+    md5: str
+    crc64: int
+
+
+def measure_limits(chunks: list[bytes], k: int) -> Limits:
+    size = sum(len(c) for c in chunks)
+    load = ForeignLoad()
+    write_s, sync_s = fsync_write(chunks, WORK_DIR / "fsync-test.bin")
+    seconds, md5_hex, crc = hash_pass(chunks)
+    lim = Limits(
+        fsync_mb_s=round(size / (write_s + sync_s) / MB, 1),
+        write_s=round(write_s, 3),
+        fsync_s=round(sync_s, 3),
+        hash_mb_s=round(size / seconds / MB, 1),
+        other_load=round(load.stop(), 2),
+        md5=md5_hex,
+        crc64=crc,
+    )
+    log(
+        f"limits #{k + 1}: write + fsync {lim.fsync_mb_s:.0f} MB/s ({write_s:.2f}s write + {sync_s:.2f}s fsync), "
+        f"MD5 + CRC-64 {lim.hash_mb_s:.0f} MB/s; others {lim.other_load:.2f} cores"
+    )
+    return lim
+
+
 # -- signing (OSS V1, oss-protocol.md §3.1) -----------------------------------------------------------------------
 def oss_v1_request(port: int, method: str, resource: str, headers: dict[str, str]) -> tuple[int, bytes]:
     """One signed request without a body; ``resource`` is the canonical resource, e.g. ``/bucket/``."""
@@ -178,6 +214,12 @@ class Op:
     server_cpu: list[float] = field(default_factory=list)  # server CPU seconds / wall seconds, per run
     client_cpu: list[float] = field(default_factory=list)  # curl CPU seconds / wall seconds, per run
     other_load: list[float] = field(default_factory=list)  # cores used by everything else on the machine, per run
+    disturbed: list[tuple[float, float]] = field(default_factory=list)  # (MB/s, other load) of runs not counted
+
+    def add_all(self, kept: list[Run], dropped: list[Run], size: int) -> None:
+        for run in kept:
+            self.add(run, size)
+        self.disturbed += [(round(r.transfer.mb_per_s(size), 1), round(r.other_load, 2)) for r in dropped]
 
     def add(self, run: Run, size: int) -> None:
         wall = max(run.transfer.seconds, 1e-6)
@@ -220,6 +262,30 @@ def timed(child: Child, action: Callable[[], Transfer]) -> Run:
     return Run(transfer, cpu_seconds(child.pid) - before, other)
 
 
+T = TypeVar("T")
+
+
+def undisturbed(
+    runs: int, attempt: Callable[[int], T], load_of: Callable[[T], float], what: str
+) -> tuple[list[T], list[T]]:
+    """``runs`` results of ``attempt(k)`` taken while other work stayed under ``BUSY_CORES``; (kept, dropped).
+
+    A disturbed attempt is repeated, at most ``EXTRA_ATTEMPTS`` times in all; if that is not enough, the least
+    disturbed attempts are kept (and the report marks the figure).
+    """
+    done: list[T] = []
+    for k in range(runs + EXTRA_ATTEMPTS):
+        result = attempt(k)
+        done.append(result)
+        if load_of(result) > BUSY_CORES and k < runs + EXTRA_ATTEMPTS - 1:
+            log(f"{what}: other work used {load_of(result):.2f} cores meanwhile; this run will be repeated")
+        clean = [r for r in done if load_of(r) <= BUSY_CORES]
+        if len(clean) >= runs:
+            return clean, [r for r in done if load_of(r) > BUSY_CORES]
+    ranked = sorted(done, key=load_of)
+    return ranked[:runs], ranked[runs:]
+
+
 def _run_line(run: Run, size: int) -> str:
     wall = max(run.transfer.seconds, 1e-6)
     return (
@@ -251,22 +317,33 @@ def run_transfers(
     small.write_bytes(b"w" * 4096)
     check(curl_put(f"{base_url}/warmup", small, timeout), f"{name} warm-up PUT")
     check(curl_get(f"{base_url}/warmup", timeout), f"{name} warm-up GET", downloaded=4096)
-    for i in range(runs):
-        run = timed(child, lambda i=i: curl_put(f"{base_url}/obj-{i}", source, timeout))
+
+    def put(k: int) -> Run:
+        key = f"{base_url}/obj-{k % runs}"
+        if k >= runs:  # a repeat: start from the same state as the first time (no old version to replace)
+            check(curl_delete(key, timeout), f"{name} DELETE before PUT #{k + 1}", status=204)
+        run = timed(child, lambda: curl_put(key, source, timeout))
         transfer = run.transfer
-        check(transfer, f"{name} PUT #{i + 1}")
+        check(transfer, f"{name} PUT #{k + 1}")
         if transfer.uploaded != size:
-            raise RuntimeError(f"{name} PUT #{i + 1}: curl sent {transfer.uploaded} bytes of {size}")
+            raise RuntimeError(f"{name} PUT #{k + 1}: curl sent {transfer.uploaded} bytes of {size}")
         if transfer.etag.strip('"').lower() != md5_hex:
-            raise RuntimeError(f"{name} PUT #{i + 1}: ETag {transfer.etag} is not the MD5 {md5_hex}")
-        result.put.add(run, size)
-        log(f"{name} PUT #{i + 1}: {_run_line(run, size)}")
-    for i in range(runs):
-        run = timed(child, lambda i=i: curl_get(f"{base_url}/obj-{i}", timeout))
-        transfer = run.transfer
-        check(transfer, f"{name} GET #{i + 1}", downloaded=size)
-        result.get.add(run, size)
-        log(f"{name} GET #{i + 1}: {_run_line(run, size)}")
+            raise RuntimeError(f"{name} PUT #{k + 1}: ETag {transfer.etag} is not the MD5 {md5_hex}")
+        log(f"{name} PUT #{k + 1}: {_run_line(run, size)}")
+        return run
+
+    def get(k: int) -> Run:
+        run = timed(child, lambda: curl_get(f"{base_url}/obj-{k % runs}", timeout))
+        check(run.transfer, f"{name} GET #{k + 1}", downloaded=size)
+        log(f"{name} GET #{k + 1}: {_run_line(run, size)}")
+        return run
+
+    result.put.add_all(*undisturbed(runs, put, _load, f"{name} PUT"), size)
+    result.get.add_all(*undisturbed(runs, get, _load, f"{name} GET"), size)
+
+
+def _load(run: Run) -> float:
+    return run.other_load
 
 
 # -- nginx -------------------------------------------------------------------------------------------------------
@@ -312,20 +389,23 @@ def bench_nginx(group: Children, nginx: str, source: Path, size: int, runs: int,
         child.wait_for_port(port, 30)
         url = f"http://127.0.0.1:{port}"
         check(curl_get(f"{url}/files/{source.name}", timeout), "nginx warm-up GET", downloaded=size)
-        for i in range(runs):
+
+        def get(k: int) -> Run:
             run = timed(child, lambda: curl_get(f"{url}/files/{source.name}", timeout))
-            transfer = run.transfer
-            check(transfer, f"nginx GET #{i + 1}", downloaded=size)
-            result.get.add(run, size)
-            log(f"nginx GET #{i + 1}: {_run_line(run, size)}")
-        for i in range(runs):
+            check(run.transfer, f"nginx GET #{k + 1}", downloaded=size)
+            log(f"nginx GET #{k + 1}: {_run_line(run, size)}")
+            return run
+
+        def put(k: int) -> Run:
             run = timed(child, lambda: curl_put(f"{url}/sink/obj", source, timeout))
-            transfer = run.transfer
-            check(transfer, f"curl PUT to nginx sink #{i + 1}", status=201)
-            if transfer.uploaded != size:
-                raise RuntimeError(f"curl PUT to nginx sink: sent {transfer.uploaded} of {size} bytes")
-            result.client_put.add(run, size)
-            log(f"curl PUT to nginx sink #{i + 1}: {_run_line(run, size)}")
+            check(run.transfer, f"curl PUT to nginx sink #{k + 1}", status=201)
+            if run.transfer.uploaded != size:
+                raise RuntimeError(f"curl PUT to nginx sink: sent {run.transfer.uploaded} of {size} bytes")
+            log(f"curl PUT to nginx sink #{k + 1}: {_run_line(run, size)}")
+            return run
+
+        result.get.add_all(*undisturbed(runs, get, _load, "nginx GET"), size)
+        result.client_put.add_all(*undisturbed(runs, put, _load, "curl PUT to nginx"), size)
     finally:
         group.stop(child)
     return result
@@ -480,8 +560,11 @@ def bench_moto(
 
 
 # -- report ------------------------------------------------------------------------------------------------------
-def mbps(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} MB/s"
+def mbps(value: float | None, loads: list[float] | None = None) -> str:
+    """A figure; ``*`` when the runs behind it were taken while other work kept the machine busy."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f} MB/s{'*' if loads and median(loads) > BUSY_CORES else ''}"
 
 
 def verdict(ok: bool | None) -> str:
@@ -545,23 +628,23 @@ def build_report(args: argparse.Namespace, figures: dict[str, Any]) -> tuple[str
     client_verdict = {None: "n/a", True: "ok: not the bottleneck", False: "NOT OK: may be the bottleneck"}[client_ok]
     rows: list[list[str]] = [
         [f"limits on this machine ({args.size_mib} MiB object, median of {args.runs} runs)"],
-        ["  write in 1 MiB chunks + fsync", mbps(fsync), "", "", "", ""],
-        ["  MD5 + CRC-64 pass (hashlib + anycrc)", mbps(hashing), "", "", "", ""],
-        ["  write limit = slower of the two", mbps(write_limit), "", "", "", ""],
+        ["  write in 1 MiB chunks + fsync", mbps(fsync, figures["limit_load"]), "", "", "", ""],
+        ["  MD5 + CRC-64 pass (hashlib + anycrc)", mbps(hashing, figures["limit_load"]), "", "", "", ""],
+        ["  write limit = slower of the two", mbps(write_limit, figures["limit_load"]), "", "", "", ""],
         *(
             [
-                [f"  {nginx.version} GET", mbps(nginx_get), "", *ng_get_cpu, ""],
+                [f"  {nginx.version} GET", mbps(nginx_get, nginx.get.other_load), "", *ng_get_cpu, ""],
                 ["load client (curl) checked against nginx"],
                 [
                     "  GET from nginx",
-                    mbps(nginx_get),
+                    mbps(nginx_get, nginx.get.other_load),
                     r(ratio(nginx_get, get), "store GET"),
                     *ng_get_cpu,
                     client_verdict,
                 ],
                 [
                     "  PUT to nginx (body discarded)",
-                    mbps(client_put),
+                    mbps(client_put, nginx.client_put.other_load),
                     r(ratio(client_put, put), "store PUT"),
                     *ng_put_cpu,
                     "",
@@ -573,7 +656,7 @@ def build_report(args: argparse.Namespace, figures: dict[str, Any]) -> tuple[str
         [f"ossdrop store (commit {store.version})"],
         [
             "  PUT",
-            mbps(put),
+            mbps(put, store.put.other_load),
             r(ratio(put, write_limit), "write limit"),
             cpu(store.put.server_cpu),
             cpu(store.put.client_cpu),
@@ -581,7 +664,7 @@ def build_report(args: argparse.Namespace, figures: dict[str, Any]) -> tuple[str
         ],
         [
             "  GET",
-            mbps(get),
+            mbps(get, store.get.other_load),
             r(ratio(get, nginx_get), "nginx GET"),
             cpu(store.get.server_cpu),
             cpu(store.get.client_cpu),
@@ -601,8 +684,8 @@ def build_report(args: argparse.Namespace, figures: dict[str, Any]) -> tuple[str
     if moto:
         rows += [
             [f"peer: moto S3 server {moto.version}"],
-            ["  PUT", mbps(moto_put), "", cpu(moto.put.server_cpu), cpu(moto.put.client_cpu), ""],
-            ["  GET", mbps(moto_get), "", cpu(moto.get.server_cpu), cpu(moto.get.client_cpu), ""],
+            ["  PUT", mbps(moto_put, moto.put.other_load), "", cpu(moto.put.server_cpu), cpu(moto.put.client_cpu), ""],
+            ["  GET", mbps(moto_get, moto.get.other_load), "", cpu(moto.get.server_cpu), cpu(moto.get.client_cpu), ""],
             [
                 "  peak RSS (50 ms samples / VmHWM)",
                 f"{moto.rss_peak / MB:.0f} / {moto.rss_hwm / MB:.0f} MB",
@@ -612,22 +695,32 @@ def build_report(args: argparse.Namespace, figures: dict[str, Any]) -> tuple[str
                 "",
             ],
         ]
-    during = list(figures["limit_load"])
-    for op in (nginx.get, nginx.client_put) if nginx else ():
-        during += op.other_load
-    for server in (store, moto) if moto else (store,):
-        during += server.put.other_load + server.get.other_load
-    load = {"before": round(figures["idle_load"], 2), "median": round(median(during), 2), "max": max(during)}
-    busy = load["before"] > BUSY_CORES or load["median"] > BUSY_CORES
-    rows.append(["machine: cores busy with other work (processes not ours, kernel threads)"])
+    measured: dict[str, Op] = {"store PUT": store.put, "store GET": store.get}
+    if nginx:
+        measured |= {"nginx GET": nginx.get, "curl PUT to nginx": nginx.client_put}
+    if moto:
+        measured |= {"moto PUT": moto.put, "moto GET": moto.get}
+    loads = {"limits": median(figures["limit_load"])} | {name: median(op.other_load) for name, op in measured.items()}
+    disturbed = sorted(name for name, value in loads.items() if value > BUSY_CORES)
+    repeated = len(figures["limits_disturbed"]) + sum(len(op.disturbed) for op in measured.values())
+    load = {
+        "before": round(figures["idle_load"], 2),
+        "median_per_measurement": {name: round(value, 2) for name, value in loads.items()},
+        "runs_redone": repeated,
+        "disturbed_measurements": disturbed,
+    }
+    busy = bool(disturbed)
+    rows.append(
+        ["machine: cores busy with other work during the kept runs (not ours: other processes, kernel threads)"]
+    )
     rows.append(
         [
-            "  before / median / max over runs",
-            f"{load['before']:.2f} / {load['median']:.2f} / {load['max']:.2f}",
+            "  before the run / worst measurement",
+            f"{load['before']:.2f} / {max(loads.values()):.2f}",
+            f"{repeated} disturbed run(s) redone",
             "",
             "",
-            "",
-            "BUSY: figures unreliable" if busy else "quiet enough",
+            f"BUSY during: {', '.join(disturbed)} (marked *)" if busy else "quiet",
         ]
     )
     table = format_table(rows, ["figure", "value", "ratio", "srv CPU", "cli CPU", "target"])
@@ -645,10 +738,9 @@ def build_report(args: argparse.Namespace, figures: dict[str, Any]) -> tuple[str
         "units": "MB/s with MB = 10^6 bytes; cpu = CPU seconds per wall second",
         "limits": {
             "fsync_write_mb_s": round(fsync, 1),
-            "fsync_write_runs": figures["fsync_runs"],
-            "fsync_write_split": figures["fsync_split"],
             "md5_crc64_mb_s": round(hashing, 1),
-            "md5_crc64_runs": figures["hash_runs"],
+            "runs": figures["limits_runs"],
+            "disturbed_runs": figures["limits_disturbed"],
             "write_limit_mb_s": round(write_limit, 1),
             "nginx": asdict(nginx) if nginx else None,
         },
@@ -676,8 +768,8 @@ def build_report(args: argparse.Namespace, figures: dict[str, Any]) -> tuple[str
     data["machine_load_cores"] = {**load, "busy": busy}
     if busy:
         notes += (
-            f"\nWARNING: other work kept {load['median']:.2f} cores busy (median over the runs) on a "
-            f"{os.cpu_count()}-core machine: these figures are not trustworthy; re-run with --wait-idle 300."
+            f"\nWARNING: * marks figures taken while other work kept more than {BUSY_CORES} of the "
+            f"{os.cpu_count()} cores busy, even after redoing runs: re-run them on a quiet machine (--wait-idle 300)."
         )
     return f"{table}\n\n{notes}", data
 
@@ -763,24 +855,21 @@ def main(argv: list[str] | None = None) -> int:
             log(f"writing {args.size_mib} MiB of test data to {source.relative_to(REPO_DIR)}")
             make_source(source, size)
             chunks = read_chunks(source)
-            fsync_runs, hash_runs, fsync_split, limit_load = [], [], [], []
-            md5_hex, crc = "", 0
-            for i in range(args.runs):
-                load = ForeignLoad()
-                write_s, sync_s = fsync_write(chunks, WORK_DIR / "fsync-test.bin")
-                fsync_runs.append(round(size / (write_s + sync_s) / MB, 1))
-                fsync_split.append({"write_s": round(write_s, 3), "fsync_s": round(sync_s, 3)})
-                seconds, md5_hex, crc = hash_pass(chunks)
-                hash_runs.append(round(size / seconds / MB, 1))
-                limit_load.append(round(load.stop(), 2))
-                log(
-                    f"limits #{i + 1}: fsync write {fsync_runs[-1]:.0f} MB/s ({write_s:.2f}s write + {sync_s:.2f}s "
-                    f"fsync), MD5+CRC-64 {hash_runs[-1]:.0f} MB/s; others {limit_load[-1]:.2f} cores"
-                )
-            del chunks
-            figures.update(fsync_write=median(fsync_runs), fsync_runs=fsync_runs, fsync_split=fsync_split)
-            figures.update(md5_crc64=median(hash_runs), hash_runs=hash_runs, md5=md5_hex, crc64=crc)
-            figures.update(idle_load=idle_load, limit_load=limit_load)
+            kept, dropped = undisturbed(
+                args.runs, lambda k: measure_limits(chunks, k), lambda lim: lim.other_load, "limits"
+            )
+            md5_hex, crc = kept[0].md5, kept[0].crc64
+            chunks.clear()  # free the GiB before the servers run
+            figures.update(
+                fsync_write=median([lim.fsync_mb_s for lim in kept]),
+                md5_crc64=median([lim.hash_mb_s for lim in kept]),
+                limits_runs=[asdict(lim) for lim in kept],
+                limits_disturbed=[asdict(lim) for lim in dropped],
+                limit_load=[lim.other_load for lim in kept],
+                md5=md5_hex,
+                crc64=crc,
+                idle_load=idle_load,
+            )
             if nginx:
                 figures["nginx"] = bench_nginx(group, nginx, source, size, args.runs, timeout)
             figures["store"] = bench_store(group, source, size, args.runs, timeout, md5_hex, py_spy)

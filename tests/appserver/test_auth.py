@@ -12,6 +12,7 @@ from ossdrop.appserver.auth import (
     TokenError,
     TokenExpiredError,
     TokenInvalidError,
+    TokenVerifier,
     issue_token,
     verify_token,
 )
@@ -93,3 +94,25 @@ def test_issue_refuses_weak_input() -> None:
 def test_default_clock_is_used() -> None:
     token = issue_token(SECRET, 7, 60)
     assert verify_token(SECRET, token) == 7
+
+
+def test_token_verifier_remembers_good_tokens_but_still_checks_expiry() -> None:
+    verifier = TokenVerifier(SECRET, max_entries=2)
+    token = issue_token(SECRET, 42, 60, now=NOW)
+    assert verifier.verify(token, now=NOW) == 42
+    assert verifier.verify(token, now=NOW + 59) == 42  # remembered
+    with pytest.raises(TokenExpiredError):
+        verifier.verify(token, now=NOW + 60)  # remembered, and expired all the same
+    other = issue_token("t" * 32, 42, 60, now=NOW)
+    for _ in range(2):  # a failure is never remembered as a success
+        with pytest.raises(TokenInvalidError):
+            verifier.verify(other, now=NOW)
+    header, _, signature = token.split(".")
+    forged = f"{header}.{_b64({'sub': '1', 'iat': NOW, 'exp': NOW + 60})}.{signature}"
+    with pytest.raises(TokenInvalidError):
+        verifier.verify(forged, now=NOW)
+    for user in (1, 2, 3):  # bounded: the table is emptied when full, entries are verified again
+        assert verifier.verify(issue_token(SECRET, user, 60, now=NOW), now=NOW) == user
+    assert verifier.verify(token, now=NOW) == 42
+    with pytest.raises(ValueError):
+        TokenVerifier("short")

@@ -7,12 +7,13 @@ import json
 from urllib.parse import urlencode, urlsplit
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from ossdrop.db.models import StorageRecord
 from ossdrop.objectserver.callback_hook import load_or_create_callback_key, pub_key_url
 from ossdrop.protocol.callback import generate_callback_key, load_private_key, pub_key_url_header, sign_callback
-from ossdrop.services.callback_verify import CallbackVerifier
+from ossdrop.services.callback_verify import CallbackAuthError, CallbackVerifier
 from tests.appserver.conftest import Stack, browser_post, md5_hex, new_user, policy, random_bytes
 
 
@@ -117,6 +118,31 @@ def test_key_url_checked_before_fetch_and_cached() -> None:
     good_url = pub_key_url_header("http://127.0.0.1:9/keys/k.pem")
     for _ in range(3):
         verifier.verify(authorization=auth, pub_key_url=good_url, path="/cb", query="", body=body)
+    assert fetched == ["http://127.0.0.1:9/keys/k.pem"]
+
+
+def test_verify_cached_never_fetches_and_decides_exactly_as_verify() -> None:
+    fetched: list[str] = []
+    pem_priv, pem_pub = generate_callback_key(1024)
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        return pem_pub
+
+    verifier = CallbackVerifier(["http://127.0.0.1:9/keys/"], fetch)
+    body = b"a=1"
+    auth = sign_callback(pem_priv, "/cb", "", body)
+    url = pub_key_url_header("http://127.0.0.1:9/keys/k.pem")
+    args = {"authorization": auth, "pub_key_url": url, "path": "/cb", "query": ""}
+    assert verifier.verify_cached(**args, body=body) is False  # key not cached: nothing decided, nothing fetched
+    assert fetched == []
+    verifier.verify(**args, body=body)
+    assert verifier.verify_cached(**args, body=body) is True
+    for bad in ({"body": b"a=2"}, {"authorization": None, "body": body}):
+        with pytest.raises(CallbackAuthError):
+            verifier.verify_cached(**{**args, **bad})
+    with pytest.raises(CallbackAuthError):  # an untrusted key URL is refused before any cache lookup
+        verifier.verify_cached(**{**args, "pub_key_url": pub_key_url_header("http://evil/k.pem")}, body=body)
     assert fetched == ["http://127.0.0.1:9/keys/k.pem"]
 
 

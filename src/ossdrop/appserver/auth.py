@@ -49,6 +49,40 @@ def verify_token(secret: str, token: str, *, now: int | None = None) -> int:
     the clock) here rather than inside PyJWT, so that expiry is testable with a fixed time.
     """
     _check_secret(secret)
+    return _verify(secret, token, now)[0]
+
+
+class TokenVerifier:
+    """:func:`verify_token` for one secret, remembering the tokens it verified (at most ``max_entries``).
+
+    A client sends the same token with every request; checking its signature and claims again costs more than
+    the rest of a small request. A remembered token skips the decode (the exact token string: same bytes, same
+    signature, same claims) but still has its ``exp`` compared with the clock on every call. Tokens that fail are
+    never remembered. Safe to share between threads.
+    """
+
+    def __init__(self, secret: str, *, max_entries: int = 4096) -> None:
+        _check_secret(secret)
+        self._secret = secret
+        self._max_entries = max_entries
+        self._known: dict[str, tuple[int, int]] = {}
+
+    def verify(self, token: str, *, now: int | None = None) -> int:
+        """As :func:`verify_token` with this verifier's secret."""
+        known = self._known.get(token)
+        if known is None:
+            known = _verify(self._secret, token, now)
+            if len(self._known) >= self._max_entries:
+                self._known.clear()  # crude but bounded; live clients re-enter on their next request
+            self._known[token] = known
+            return known[0]
+        user_id, exp = known
+        _check_expiry(exp, now)
+        return user_id
+
+
+def _verify(secret: str, token: str, now: int | None) -> tuple[int, int]:
+    """``(user id, exp)`` of a valid token; raises as :func:`verify_token`."""
     try:
         claims = jwt.decode(
             token,
@@ -61,11 +95,15 @@ def verify_token(secret: str, token: str, *, now: int | None = None) -> int:
     exp, sub = claims["exp"], claims["sub"]
     if not isinstance(exp, int) or isinstance(exp, bool):
         raise TokenInvalidError("invalid token: exp is not an integer")
-    if exp <= (int(time.time()) if now is None else now):
-        raise TokenExpiredError("token expired")
+    _check_expiry(exp, now)
     if not isinstance(sub, str) or not sub.isascii() or not sub.isdigit() or sub.startswith("0"):
         raise TokenInvalidError("invalid token: sub is not a user id")
-    return int(sub)
+    return int(sub), exp
+
+
+def _check_expiry(exp: int, now: int | None) -> None:
+    if exp <= (int(time.time()) if now is None else now):
+        raise TokenExpiredError("token expired")
 
 
 def _check_secret(secret: str) -> None:

@@ -11,12 +11,13 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ossdrop.appserver.auth import TokenError, verify_token
+from ossdrop.appserver.auth import TokenError, TokenVerifier
 from ossdrop.appserver.settings import AppSettings
 from ossdrop.client.oss import OssClient
 from ossdrop.db.session import create_engine, session_factory
 from ossdrop.services.app_errors import AppError
 from ossdrop.services.callback_verify import CallbackVerifier, KeyFetcher, fetch_public_key
+from ossdrop.services.group_commit import GroupCommit
 from ossdrop.services.uploads import UploadConfig, Uploads
 
 
@@ -30,13 +31,16 @@ class AppDeps:
     store: OssClient
     verifier: CallbackVerifier
     uploads: Uploads
+    writer: GroupCommit
+    tokens: TokenVerifier
 
     def session(self) -> Session:
         """A new session (use as a context manager, in a worker thread)."""
         return self.sessions()
 
     def close(self) -> None:
-        """Release the database pool."""
+        """Finish the queued group-commit jobs, then release the database pool."""
+        self.writer.close()
         self.engine.dispose()
 
 
@@ -64,7 +68,10 @@ def build_deps(
         dedup_scope=settings.dedup_scope,
     )
     verifier = CallbackVerifier(settings.callback_pubkey_prefixes, key_fetcher)
-    return AppDeps(settings, engine, session_factory(engine), store, verifier, Uploads(config, store, clock))
+    writer = GroupCommit(engine, scope=settings.dedup_scope, upload_dir=settings.key_dir)
+    tokens = TokenVerifier(settings.jwt_secret)
+    up = Uploads(config, store, clock)
+    return AppDeps(settings, engine, session_factory(engine), store, verifier, up, writer, tokens)
 
 
 async def get_deps(request: Request) -> AppDeps:
@@ -79,18 +86,41 @@ Deps = Annotated[AppDeps, Depends(get_deps)]
 async def current_user(request: Request, deps: Deps) -> int:
     """The user id of ``Authorization: Bearer <JWT>``; 401 ``unauthorized`` for anything else.
 
-    Async on purpose (as :func:`get_deps`): checking an HS256 token is microseconds of CPU, and a sync dependency
-    would cost a worker-thread hop per request. Handlers that touch the database are sync and open their session
-    themselves (:meth:`AppDeps.session`), so a request makes exactly one hop.
+    Async on purpose (as :func:`get_deps`): checking an HS256 token is microseconds of CPU (and a remembered token
+    less, see :class:`~ossdrop.appserver.auth.TokenVerifier`), and a sync dependency would cost a worker-thread hop
+    per request. Handlers that touch the database are sync and open their session themselves
+    (:meth:`AppDeps.session`), so a request makes exactly one hop.
     """
+    return _authenticate(request, deps)
+
+
+UserId = Annotated[int, Depends(current_user)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated request's user and the app's dependencies."""
+
+    user_id: int
+    deps: AppDeps
+
+
+async def caller(request: Request) -> Caller:
+    """:func:`current_user` and :func:`get_deps` as one dependency, for the hot endpoints: FastAPI's per-request
+    work grows with the number of dependencies, and for a policy it cost more than the policy itself."""
+    deps: AppDeps = request.app.state.deps
+    return Caller(_authenticate(request, deps), deps)
+
+
+Authenticated = Annotated[Caller, Depends(caller)]
+
+
+def _authenticate(request: Request, deps: AppDeps) -> int:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AppError("a bearer token is required", code="unauthorized", status=401)
     try:
-        return verify_token(deps.settings.jwt_secret, token.strip())
+        return deps.tokens.verify(token.strip())
     except TokenError as exc:
         raise AppError(str(exc), code="unauthorized", status=401) from None
-
-
-UserId = Annotated[int, Depends(current_user)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -75,6 +76,9 @@ async def serve_all(
         while not server.started and not app_task.done():
             await asyncio.sleep(0.01)
         if server.started:
+            # Everything imported and built at start-up lives as long as the process: keep it out of the cyclic
+            # collector's full passes, which otherwise walk it again and again under load.
+            gc.freeze()
             on_ready()
         await app_task
     finally:

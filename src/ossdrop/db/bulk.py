@@ -8,10 +8,11 @@ so two batches cannot deadlock each other; a deadlock with a single-row transact
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, insert, null, select, update
+from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, insert, null, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.expression import Executable
 
@@ -50,6 +51,22 @@ def insert_ignoring_conflict(dialect: str, table: Table, rows: Sequence[Values],
 # ----------------------------------------------------------------------------------------------- policies
 
 
+def _dedup_statement(by_creator: bool) -> Select[Any]:
+    r = RECORDS.c
+    stmt = (
+        select(r.md5, r.size, r.creator_id if by_creator else null())
+        .distinct()
+        .join(OBJECTS, OBJECTS.c.path == r.path)
+        .where(r.md5.in_(bindparam("md5s", expanding=True)))
+    )
+    return stmt.where(r.creator_id.in_(bindparam("creators", expanding=True))) if by_creator else stmt
+
+
+# Built once: constructing a statement costs more CPU than executing a cached one.
+_DEDUP_BY_CREATOR = _dedup_statement(True)
+_DEDUP_ANYONE = _dedup_statement(False)
+
+
 def dedup_hits(
     conn: Connection, md5s: Collection[str], *, creator_ids: Collection[int] | None
 ) -> set[tuple[str, int | None, int | None]]:
@@ -58,31 +75,57 @@ def dedup_hits(
     with ``None`` any creator counts and ``creator_id`` is ``None`` in the result (scope ``global``)."""
     if not md5s:
         return set()
-    r = RECORDS.c
-    creator = r.creator_id if creator_ids is not None else null()
-    stmt = (
-        select(r.md5, r.size, creator).distinct().join(OBJECTS, OBJECTS.c.path == r.path).where(r.md5.in_(sorted(md5s)))
-    )
-    if creator_ids is not None:
-        stmt = stmt.where(r.creator_id.in_(sorted(creator_ids)))
-    return {(md5, size, owner) for md5, size, owner in conn.execute(stmt)}
+    if creator_ids is None:
+        rows = conn.execute(_DEDUP_ANYONE, {"md5s": sorted(md5s)})
+    else:
+        rows = conn.execute(_DEDUP_BY_CREATOR, {"md5s": sorted(md5s), "creators": sorted(creator_ids)})
+    return {(md5, size, owner) for md5, size, owner in rows}
+
+
+_INSERT_PENDING = insert(PENDING)
 
 
 def insert_pending(conn: Connection, rows: Sequence[Values]) -> None:
     """Insert pending uploads (one statement); every ``upload_id`` must be new."""
     if rows:
-        conn.execute(insert(PENDING), [dict(r) for r in rows])
+        conn.execute(_INSERT_PENDING, [dict(r) for r in rows])
 
 
 # ----------------------------------------------------------------------------------------------- callbacks
+
+
+_LOCK_PENDING = (
+    select(PENDING)
+    .where(PENDING.c.upload_id.in_(bindparam("ids", expanding=True)))
+    .order_by(PENDING.c.upload_id)
+    .with_for_update()
+)
 
 
 def lock_pending(conn: Connection, upload_ids: Collection[str]) -> dict[str, Row[Any]]:
     """Lock the pending uploads ``upload_ids`` (``SELECT ... FOR UPDATE``, one statement); rows by upload id."""
     if not upload_ids:
         return {}
-    stmt = select(PENDING).where(PENDING.c.upload_id.in_(sorted(upload_ids))).order_by(PENDING.c.upload_id)
-    return {row.upload_id: row for row in conn.execute(stmt.with_for_update())}
+    return {row.upload_id: row for row in conn.execute(_LOCK_PENDING, {"ids": sorted(upload_ids)})}
+
+
+_LOCK_OBJECTS = (
+    select(OBJECTS.c.path)
+    .where(OBJECTS.c.path.in_(bindparam("paths", expanding=True)))
+    .order_by(OBJECTS.c.path)
+    .with_for_update()
+)
+_INSERT_RECORDS = insert(RECORDS)
+_INSERT_RECORDS_RETURNING = insert(RECORDS).returning(RECORDS.c.id, RECORDS.c.upload_id)
+_RECORD_IDS = select(RECORDS.c.id, RECORDS.c.upload_id).where(RECORDS.c.upload_id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _insert_objects(dialect: str) -> Executable:
+    """The insert-ignoring-conflict of stored objects for ``dialect``, built once and run with many rows."""
+    columns = ("path", "md5", "size", "created_at")
+    values = {c: bindparam(c, type_=OBJECTS.c[c].type) for c in columns}
+    return insert_ignoring_conflict(dialect, OBJECTS, [values], "path")
 
 
 def lock_objects(conn: Connection, rows: Iterable[Values]) -> None:
@@ -90,14 +133,14 @@ def lock_objects(conn: Connection, rows: Iterable[Values]) -> None:
     and lock them all until commit: the batch form of :func:`ossdrop.db.repository.lock_object`, including its
     re-insert when a concurrent last-delete removed a row before our lock was granted."""
     wanted = {r["path"]: r for r in rows}
-    dialect = conn.dialect.name
+    insert_stmt = _insert_objects(conn.dialect.name)
     for _ in range(_LOCK_OBJECT_ATTEMPTS):
         if not wanted:
             return
-        ordered = [wanted[p] for p in sorted(wanted)]
-        conn.execute(insert_ignoring_conflict(dialect, OBJECTS, ordered, "path"))
-        stmt = select(OBJECTS.c.path).where(OBJECTS.c.path.in_(sorted(wanted))).order_by(OBJECTS.c.path)
-        for (path,) in conn.execute(stmt.with_for_update()):
+        ordered = sorted(wanted)
+        params = [{c: wanted[p][c] for c in ("path", "md5", "size", "created_at")} for p in ordered]
+        conn.execute(insert_stmt, params)
+        for (path,) in conn.execute(_LOCK_OBJECTS, {"paths": ordered}):
             wanted.pop(path, None)
     raise RuntimeError(f"could not lock objects {sorted(wanted)!r}: they kept disappearing")
 
@@ -112,27 +155,30 @@ def insert_records(conn: Connection, rows: Sequence[Values]) -> dict[str, int]:
         return {}
     params = [dict(r) for r in rows]
     if conn.dialect.insert_executemany_returning:
-        result = conn.execute(insert(RECORDS).returning(RECORDS.c.id, RECORDS.c.upload_id), params)
-        return {upload_id: record_id for record_id, upload_id in result}
-    conn.execute(insert(RECORDS), params)
-    ids = sorted(str(r["upload_id"]) for r in rows)
-    found = conn.execute(select(RECORDS.c.id, RECORDS.c.upload_id).where(RECORDS.c.upload_id.in_(ids)))
+        return {upload_id: record_id for record_id, upload_id in conn.execute(_INSERT_RECORDS_RETURNING, params)}
+    conn.execute(_INSERT_RECORDS, params)
+    found = conn.execute(_RECORD_IDS, {"ids": sorted(str(r["upload_id"]) for r in rows)})
     return {upload_id: record_id for record_id, upload_id in found}
 
 
-def complete_pending(conn: Connection, upload_ids: Collection[str]) -> None:
-    """Mark pending uploads completed by the records carrying their upload ids, at those records' creation time
-    (one statement; the values come from correlated subqueries)."""
-    if not upload_ids:
-        return
+def _complete_statement() -> Update:
     made = RECORDS.c.upload_id == PENDING.c.upload_id
-    stmt = (
+    return (
         update(PENDING)
-        .where(PENDING.c.upload_id.in_(sorted(upload_ids)))
+        .where(PENDING.c.upload_id.in_(bindparam("ids", expanding=True)))
         .values(
             state=UploadState.COMPLETED.value,
             storage_id=select(RECORDS.c.id).where(made).scalar_subquery(),
             completed_at=select(RECORDS.c.created_at).where(made).scalar_subquery(),
         )
     )
-    conn.execute(stmt)
+
+
+_COMPLETE_PENDING = _complete_statement()
+
+
+def complete_pending(conn: Connection, upload_ids: Collection[str]) -> None:
+    """Mark pending uploads completed by the records carrying their upload ids, at those records' creation time
+    (one statement; the values come from correlated subqueries)."""
+    if upload_ids:
+        conn.execute(_COMPLETE_PENDING, {"ids": sorted(upload_ids)})

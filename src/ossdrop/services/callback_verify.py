@@ -60,24 +60,49 @@ class CallbackVerifier:
     def verify(self, *, authorization: str | None, pub_key_url: str | None, path: str, query: str, body: bytes) -> None:
         """Return when the request is authentic; raise :class:`CallbackAuthError` or :class:`KeyUnavailableError`.
 
-        ``path`` is the request path as sent (percent-encoded), ``query`` the raw query without ``?``.
+        ``path`` is the request path as sent (percent-encoded), ``query`` the raw query without ``?``. May fetch
+        the public key (blocking, up to :data:`KEY_FETCH_TIMEOUT`).
         """
+        self._verify(authorization, pub_key_url, path, query, body, self._key)
+
+    def verify_cached(
+        self, *, authorization: str | None, pub_key_url: str | None, path: str, query: str, body: bytes
+    ) -> bool:
+        """:meth:`verify` without any I/O: true when verified, false when the public key is not cached yet (then
+        nothing was decided: call :meth:`verify`, in a worker thread); raises exactly as :meth:`verify`."""
+        return self._verify(authorization, pub_key_url, path, query, body, self._cached)
+
+    def _verify(
+        self,
+        authorization: str | None,
+        pub_key_url: str | None,
+        path: str,
+        query: str,
+        body: bytes,
+        key_for: Callable[[str], bytes | None],
+    ) -> bool:
         if not authorization or not pub_key_url:
             raise CallbackAuthError("unsigned", "the callback has no authorization or x-oss-pub-key-url header")
         url = decode_pub_key_url(pub_key_url, self.allowed_prefixes)
         if url is None:
             raise CallbackAuthError("untrusted_key", "the public key URL is not an allowed one")
-        pem = self._key(url)
+        pem = key_for(url)
+        if pem is None:
+            return False
         try:
             ok = verify_callback_signature(pem, authorization, path, query, body)
         except ValueError:
             raise KeyUnavailableError(f"{url} is not an RSA public key") from None
         if not ok:
             raise CallbackAuthError("bad_signature", "the callback signature does not match")
+        return True
+
+    def _cached(self, url: str) -> bytes | None:
+        with self._lock:
+            return self._keys.get(url)
 
     def _key(self, url: str) -> bytes:
-        with self._lock:
-            cached = self._keys.get(url)
+        cached = self._cached(url)
         if cached is not None:
             return cached
         pem = self._fetch(url)

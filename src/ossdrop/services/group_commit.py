@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from ossdrop.db import bulk
 from ossdrop.db.models import StorageRecord, UploadState
-from ossdrop.db.session import run_write
+from ossdrop.db.session import WriterConnection
 from ossdrop.services import files, uploads
 from ossdrop.services.batching import Batcher
 from ossdrop.services.keys import DedupScope
@@ -63,19 +63,24 @@ class GroupCommit:
         self.engine = engine
         self.scope = scope
         self.upload_dir = upload_dir
-        self.policies: Batcher[PolicyJob, bool] = Batcher("ossdrop-policy-writer", self._policy_batch)
+        self._policy_conn = WriterConnection(engine)
+        self._callback_conn = WriterConnection(engine)
+        self.policies: Batcher[PolicyJob, bool] = Batcher(
+            "ossdrop-policy-writer", self._policy_batch, on_exit=self._policy_conn.close
+        )
         self.callbacks: Batcher[CallbackJob, StorageRecord | None] = Batcher(
-            "ossdrop-callback-writer", self._callback_batch
+            "ossdrop-callback-writer", self._callback_batch, on_exit=self._callback_conn.close
         )
 
     def close(self) -> None:
+        """Finish the queued jobs, end the writer threads (they give their connections back)."""
         self.policies.close()
         self.callbacks.close()
 
     def _policy_batch(self, jobs: list[PolicyJob]) -> list[bool]:
         """Per job: ``True`` when its pending row is committed, ``False`` when it needs the full path."""
         try:
-            return run_write(self.engine, lambda conn: _issue(conn, self.scope, jobs))
+            return self._policy_conn.run(lambda conn: _issue(conn, self.scope, jobs))
         except Exception:
             log.warning("policy batch of %d failed; each takes the full path", len(jobs), exc_info=True)
             return [False] * len(jobs)
@@ -83,7 +88,7 @@ class GroupCommit:
     def _callback_batch(self, jobs: list[CallbackJob]) -> list[StorageRecord | None]:
         """Per job: its committed record, or ``None`` when it needs the full path."""
         try:
-            return run_write(self.engine, lambda conn: _record(conn, self.upload_dir, jobs))
+            return self._callback_conn.run(lambda conn: _record(conn, self.upload_dir, jobs))
         except Exception:
             log.warning("callback batch of %d failed; each takes the full path", len(jobs), exc_info=True)
             return [None] * len(jobs)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from ossdrop.core.errors import OSSError
 from ossdrop.protocol.checksums import content_md5_b64, etag_of, parse_content_md5
@@ -14,17 +16,17 @@ STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "c
 OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 MAX_USER_META = 8 * 1024  # §1.2: user metadata totals at most 8 KB
-_BATCH = 1 << 20  # bytes handed to the hashing/writing thread at a time
+_BATCH = 4 << 20  # bytes handed to the hashing/writing thread at a time (fewer wake-ups of the event loop)
 
 
 async def receive_blob(storage: Storage, body: AsyncIterator[bytes], *, limit: int) -> BlobInfo:
     """Stream ``body`` into a new durable blob; nothing of it stays if anything fails (size, disconnect...).
 
-    Hashing and writing run in a worker thread one batch behind the network (MD5 releases the GIL), so a large
-    upload is limited by the slower of the two, not by their sum; small bodies never leave the event loop."""
+    Hashing and writing run on a worker thread of the upload's own, up to a few batches behind the network (MD5
+    releases the GIL), so a large upload is limited by the slower of the two, not by their sum; small bodies never
+    leave the event loop."""
     writer = storage.new_blob()
-    loop = asyncio.get_running_loop()
-    pending: asyncio.Future[None] | None = None
+    spool = _Spooler(writer)
     batch: list[bytes] = []
     batched = size = 0
     try:
@@ -35,19 +37,48 @@ async def receive_blob(storage: Storage, body: AsyncIterator[bytes], *, limit: i
             batch.append(chunk)
             batched += len(chunk)
             if batched >= _BATCH:
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(None, _write_all, writer, batch)
+                await spool.submit(batch)
                 batch, batched = [], 0
-        if pending is not None:
-            await pending
+        await spool.drain()
         _write_all(writer, batch)
         return await asyncio.to_thread(writer.finish)
     except BaseException:
-        if pending is not None:
-            await asyncio.gather(pending, return_exceptions=True)
+        await spool.drain(raise_errors=False)
         writer.discard()
         raise
+    finally:
+        spool.close()
+
+
+class _Spooler:
+    """Feeds one blob writer, in order, from a private worker thread with at most ``depth`` batches in flight
+    (bounded memory: ``depth`` x 4 MiB per upload). The thread starts only when a body is large enough to need it."""
+
+    def __init__(self, writer: BlobWriter, depth: int = 2) -> None:
+        self._writer = writer
+        self._depth = depth
+        self._executor: ThreadPoolExecutor | None = None
+        self._inflight: deque[asyncio.Future[None]] = deque()
+
+    async def submit(self, chunks: list[bytes]) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ossdrop-blob")
+        while len(self._inflight) >= self._depth:
+            await self._inflight.popleft()
+        future = self._executor.submit(_write_all, self._writer, chunks)
+        self._inflight.append(asyncio.wrap_future(future))
+
+    async def drain(self, *, raise_errors: bool = True) -> None:
+        while self._inflight:
+            pending = self._inflight.popleft()
+            if raise_errors:
+                await pending
+            else:
+                await asyncio.gather(pending, return_exceptions=True)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
 
 
 def _write_all(writer: BlobWriter, chunks: list[bytes]) -> None:

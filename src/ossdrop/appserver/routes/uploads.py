@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import contextlib
+import functools
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from ossdrop.appserver.deps import AppDeps, Deps, UserId
+from ossdrop.appserver.deps import Authenticated, Deps, UserId
 from ossdrop.appserver.present import file_out, policy_out, proof_out
 from ossdrop.appserver.schemas import CompleteIn, ErrorOut, ExistsOut, PolicyIn, ProofOut, RecordedOut, UploadOut
+from ossdrop.services import group_commit
 from ossdrop.services.app_errors import AppError
 from ossdrop.services.callback_verify import CallbackAuthError, KeyUnavailableError
-from ossdrop.services.uploads import Proof, ProofRequired, complete_upload, record_callback, request_upload
+from ossdrop.services.uploads import Proof, ProofRequired, complete_upload
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -18,48 +24,64 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/policy", responses=_ERRORS)
-def issue_policy(body: PolicyIn, user: UserId, deps: Deps) -> UploadOut | ExistsOut | ProofOut:
+@router.post("/policy", responses=_ERRORS, response_model=UploadOut | ExistsOut | ProofOut)
+async def issue_policy(body: PolicyIn, caller: Authenticated) -> Response:
     """A signed direct-upload policy, or ``exists`` (instant upload), or a ``proof_required`` challenge."""
     proof = Proof(body.proof.token, body.proof.md5) if body.proof else None
-    with deps.session() as session:
-        outcome = request_upload(
-            deps.uploads,
-            session,
-            creator_id=user,
-            filename=body.filename,
-            size=body.size,
-            md5=body.md5,
-            content_type=body.content_type,
-            proof=proof,
-        )
-        s = deps.settings
-        return policy_out(outcome, deps.store, s.download_url_ttl, s.signature_version)
+    deps = caller.deps
+    outcome = await group_commit.request_upload(
+        deps.uploads,
+        deps.writer,
+        deps.session,
+        creator_id=caller.user_id,
+        filename=body.filename,
+        size=body.size,
+        md5=body.md5,
+        content_type=body.content_type,
+        proof=proof,
+    )
+    s = deps.settings
+    return json_response(policy_out(outcome, deps.store, s.download_url_ttl, s.signature_version))
 
 
-@router.post("/callback", responses=_ERRORS)
-async def upload_callback(request: Request, deps: Deps) -> RecordedOut:
-    """The store's signed upload callback (oss-protocol.md §2.3); its answer is relayed to the uploader."""
+@router.post("/callback", responses=_ERRORS, response_model=RecordedOut)
+async def upload_callback(request: Request, deps: Deps) -> Response:
+    """The store's signed upload callback (oss-protocol.md §2.3); its answer is relayed to the uploader.
+
+    Verified in the event loop when the public key is cached (microseconds of CPU), else in a worker thread that
+    fetches it; then recorded with group commit: the answer comes after the commit.
+    """
     body = await request.body()
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     path = raw_path.decode("latin-1").partition("?")[0]
     query = request.scope.get("query_string", b"").decode("latin-1")
     headers = request.headers
-    return await run_in_threadpool(
-        _callback, deps, headers.get("authorization"), headers.get("x-oss-pub-key-url"), path, query, body
-    )
+    auth, key_url = headers.get("authorization"), headers.get("x-oss-pub-key-url")
+    verifier = deps.verifier
+    with _callback_errors():
+        if not verifier.verify_cached(authorization=auth, pub_key_url=key_url, path=path, query=query, body=body):
+            verify = functools.partial(
+                verifier.verify, authorization=auth, pub_key_url=key_url, path=path, query=query, body=body
+            )
+            await run_in_threadpool(verify)
+    record = await group_commit.record_callback(deps.uploads, deps.writer, deps.session, body)
+    return json_response(RecordedOut(file=file_out(record, deps.store, deps.settings.download_url_ttl)))
 
 
-def _callback(deps: AppDeps, auth: str | None, key_url: str | None, path: str, query: str, body: bytes) -> RecordedOut:
+def json_response(body: BaseModel) -> Response:
+    """``body`` as a JSON response, serialised once by pydantic: what FastAPI makes of a returned model, minus
+    re-validating it against the declared ``response_model`` (which stays for the OpenAPI schema)."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+@contextlib.contextmanager
+def _callback_errors() -> Iterator[None]:
     try:
-        deps.verifier.verify(authorization=auth, pub_key_url=key_url, path=path, query=query, body=body)
+        yield
     except CallbackAuthError as exc:
         raise AppError(str(exc), code=exc.reason, status=403) from None
     except KeyUnavailableError as exc:
         raise AppError(str(exc), code="key_unavailable", status=503) from None
-    with deps.session() as session:
-        record = record_callback(deps.uploads, session, body)
-        return RecordedOut(file=file_out(record, deps.store, deps.settings.download_url_ttl))
 
 
 @router.post("/complete", responses=_ERRORS)
