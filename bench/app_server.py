@@ -9,6 +9,11 @@ callbacks are signed with an RSA key generated here, whose public half a small H
 the app is configured (``OSSDROP_CALLBACK_PUBKEY_PREFIXES``) to trust that URL, exactly as it trusts OSS's key host.
 Policy and trivial endpoints are loaded by wrk (Debian package, installed when missing); callbacks by an open-loop
 generator here (one request every 1/rate s whatever the answers do, so slow answers cannot hide as lower load).
+
+Besides req/s, each phase reports the app process's CPU time per request (user + system of ``ossdrop serve`` and its
+threads, from ``/proc``, divided by the requests served). Other processes on the 2 cores change req/s from run to
+run, the CPU an app spends on a request much less, so ``policy_cpu_ratio`` (trivial CPU/request over policy
+CPU/request) is the steadier form of the policy-vs-trivial ratio.
 """
 
 from __future__ import annotations

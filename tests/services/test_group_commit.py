@@ -23,7 +23,7 @@ from ossdrop.services.app_errors import BadInputError, ConflictError, NotFoundEr
 from ossdrop.services.batching import Batcher, BatcherClosedError
 from ossdrop.services.group_commit import GroupCommit
 from ossdrop.services.keys import DedupScope
-from ossdrop.services.uploads import Exists, UploadConfig, Uploads, UploadTicket
+from ossdrop.services.uploads import Exists, ProofRequired, UploadConfig, Uploads, UploadTicket
 from tests.db.conftest import (  # noqa: F401 - fixtures: db_engine, migrated_url, new_session, session
     fixture_db_engine,
     fixture_migrated_url,
@@ -233,6 +233,30 @@ def test_a_policy_with_a_live_duplicate_takes_the_full_path(
     assert isinstance(outcomes[1], UploadTicket) and isinstance(outcomes[2], UploadTicket)  # another creator: upload
     with pytest.raises(BadInputError):
         asyncio.run(_bad_policy(up, writer, new_session))  # refused before anything is queued
+
+
+@pytest.mark.parametrize("scope", [DedupScope.GLOBAL, DedupScope.OFF])
+def test_global_and_off_scopes(
+    db_engine: Engine, new_session: sessionmaker[Session], session: Session, scope: DedupScope
+) -> None:
+    data = b"shared content"
+    pending = files.begin_upload(
+        session, creator_id=7, name="a.png", md5=_md5(data), size=len(data), scope=scope, now=NOW, ttl=60
+    )
+    facts = files.UploadFacts(key=pending.object_key, size=len(data), md5=_md5(data))
+    files.record_upload(session, pending.upload_id, facts, now=NOW)
+    gc = GroupCommit(db_engine, scope=scope, upload_dir="user-dirs")
+    try:
+        outcomes = asyncio.run(_policies(_uploads(scope), gc, new_session, [(8, data), (8, b"fresh"), (7, data)]))
+    finally:
+        gc.close()
+    if scope is DedupScope.GLOBAL:
+        assert isinstance(outcomes[0], ProofRequired)  # someone else's copy: prove possession first
+        assert isinstance(outcomes[2], Exists)  # one's own copy: instant upload
+    else:
+        assert isinstance(outcomes[0], UploadTicket) and isinstance(outcomes[2], UploadTicket)  # never dedups
+        assert outcomes[0].key != outcomes[2].key != pending.object_key  # off: every upload has its own key
+    assert isinstance(outcomes[1], UploadTicket)
 
 
 async def _bad_policy(up: Uploads, gc: GroupCommit, sessions: sessionmaker[Session]) -> Any:

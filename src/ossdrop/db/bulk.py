@@ -19,6 +19,7 @@ from sqlalchemy.sql.expression import Executable
 from ossdrop.db.models import PendingUpload, StorageRecord, StoredObject, UploadState
 
 Values = Mapping[str, Any]
+PendingRow = Row[*tuple[Any, ...]]
 
 
 def _table(model: type[PendingUpload | StorageRecord | StoredObject]) -> Table:
@@ -94,15 +95,24 @@ def insert_pending(conn: Connection, rows: Sequence[Values]) -> None:
 # ----------------------------------------------------------------------------------------------- callbacks
 
 
+# Only what recording needs (see ossdrop.services.upload_rows.PendingLike): fewer columns, less to parse.
 _LOCK_PENDING = (
-    select(PENDING)
+    select(
+        PENDING.c.upload_id,
+        PENDING.c.object_key,
+        PENDING.c.creator_id,
+        PENDING.c.name,
+        PENDING.c.ext,
+        PENDING.c.expected_size,
+        PENDING.c.state,
+    )
     .where(PENDING.c.upload_id.in_(bindparam("ids", expanding=True)))
     .order_by(PENDING.c.upload_id)
     .with_for_update()
 )
 
 
-def lock_pending(conn: Connection, upload_ids: Collection[str]) -> dict[str, Row[Any]]:
+def lock_pending(conn: Connection, upload_ids: Collection[str]) -> dict[str, PendingRow]:
     """Lock the pending uploads ``upload_ids`` (``SELECT ... FOR UPDATE``, one statement); rows by upload id."""
     if not upload_ids:
         return {}
@@ -122,10 +132,15 @@ _RECORD_IDS = select(RECORDS.c.id, RECORDS.c.upload_id).where(RECORDS.c.upload_i
 
 @functools.cache
 def _insert_objects(dialect: str) -> Executable:
-    """The insert-ignoring-conflict of stored objects for ``dialect``, built once and run with many rows."""
-    columns = ("path", "md5", "size", "created_at")
-    values = {c: bindparam(c, type_=OBJECTS.c[c].type) for c in columns}
-    return insert_ignoring_conflict(dialect, OBJECTS, [values], "path")
+    """The insert-ignoring-conflict of stored objects for ``dialect``, built once (its rows come as parameters)."""
+    if dialect == "postgresql":
+        return postgresql.insert(OBJECTS).on_conflict_do_nothing(index_elements=["path"])
+    if dialect == "sqlite":
+        return sqlite.insert(OBJECTS).on_conflict_do_nothing(index_elements=["path"])
+    if dialect in ("mysql", "mariadb"):
+        stmt = mysql.insert(OBJECTS)
+        return stmt.on_duplicate_key_update(path=stmt.inserted.path)
+    raise NotImplementedError(f"unsupported dialect {dialect!r}")
 
 
 def lock_objects(conn: Connection, rows: Iterable[Values]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,7 +60,9 @@ class Batcher(Generic[J, R]):
         self._max_batch = max_batch
         self._on_exit = on_exit
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._queues: dict[asyncio.AbstractEventLoop, _LoopQueue[J, R]] = {}
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue[J, R]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._closed = False
 
     async def submit(self, job: J) -> R:

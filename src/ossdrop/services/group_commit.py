@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ossdrop.db import bulk
@@ -125,7 +125,7 @@ def _record(conn: Connection, upload_dir: str, jobs: Sequence[CallbackJob]) -> l
     return [made.pop(j.upload_id, None) for j in jobs]  # a repeat in the same batch takes the full path
 
 
-def _plain(row: Row[Any], job: CallbackJob, upload_dir: str) -> bool:
+def _plain(row: bulk.PendingRow, job: CallbackJob, upload_dir: str) -> bool:
     return row.state != UploadState.COMPLETED.value and upload_matches(row, job.facts, job.md5, upload_dir)
 
 
@@ -146,22 +146,9 @@ async def request_upload(
 ) -> uploads.Exists | uploads.ProofRequired | uploads.UploadTicket:
     """:func:`ossdrop.services.uploads.request_upload` with group commit; same answers, same errors."""
     if proof is None:
-        cfg = up.config
-        digest = uploads.check_request(cfg, filename, size, md5)
-        values = pending_values(
-            creator_id=creator_id,
-            name=filename,
-            md5=digest,
-            size=size,
-            scope=cfg.dedup_scope,
-            now=up.now(),
-            ttl=cfg.policy_ttl,
-            upload_dir=cfg.upload_dir,
-        )
-        dedup = size is not None and size > 0 and cfg.dedup_scope is not DedupScope.OFF
-        if await writer.policies.submit(PolicyJob(values, dedup)):
-            key, upload_id, expire = values["object_key"], values["upload_id"], values["expires_at"]
-            return uploads.make_ticket(up, key, upload_id, expire, size, content_type)
+        ticket = await _plain_ticket(up, writer, creator_id, filename, size, md5, content_type)
+        if ticket is not None:
+            return ticket
     full = functools.partial(
         uploads.request_upload,
         up,
@@ -173,6 +160,34 @@ async def request_upload(
         proof=proof,
     )
     return await _in_session(sessions, full)
+
+
+async def _plain_ticket(
+    up: uploads.Uploads,
+    writer: GroupCommit,
+    creator_id: int,
+    filename: str,
+    size: int | None,
+    md5: str | None,
+    content_type: str | None,
+) -> uploads.UploadTicket | None:
+    """The ticket of a new pending upload once its row is committed; ``None`` when a live record has the content."""
+    cfg = up.config
+    digest = uploads.check_request(cfg, filename, size, md5)
+    values = pending_values(
+        creator_id=creator_id,
+        name=filename,
+        md5=digest,
+        size=size,
+        scope=cfg.dedup_scope,
+        now=up.now(),
+        ttl=cfg.policy_ttl,
+        upload_dir=cfg.upload_dir,
+    )
+    dedup = size is not None and size > 0 and cfg.dedup_scope is not DedupScope.OFF
+    if not await writer.policies.submit(PolicyJob(values, dedup)):
+        return None
+    return uploads.make_ticket(up, values["object_key"], values["upload_id"], values["expires_at"], size, content_type)
 
 
 async def record_callback(
