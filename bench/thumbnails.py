@@ -9,7 +9,8 @@ One run, on files the script generates (a 12 MP JPEG, a two-minute 1080p H.264 c
   (``/unsafe/fit-in/256x256``, no storage, no result storage) on the same image. Every uncached request names a
   different object with the same bytes (CopyObject: a hard link), so each one misses the derived cache and does
   the same work. A second pair does the crop-to-fill job: the store's ``m_fill`` next to thumbor's default
-  ``/unsafe/256x256`` (which crops); the issue's "same image and size" fits both pairs, so both are reported. The three tools run in interleaved rounds (order rotated each round, round 0 a warm-up), so
+  ``/unsafe/256x256`` (which crops); the issue's "same image and size" fits both pairs, so both are reported.
+  The tools run in interleaved rounds (order rotated each round, round 0 a warm-up), so
   load from anything else on the machine hits them alike; pyvips runs in its own interpreter, one path per line;
 * the same thumbnail cached (the same object again): median latency;
 * a snapshot at t=60 s (``video/snapshot,t_60000,f_jpg``, uncached the same way) next to
