@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -12,6 +11,7 @@ import typer
 
 from ossdrop.appserver.settings import AppSettings, SettingsError
 from ossdrop.cli.app_settings import Place, read_env, resolve_settings, store_endpoint
+from ossdrop.cli.loop import run as run_loop
 
 db_app = typer.Typer(
     no_args_is_help=True, help="Database maintenance.\n\nExample: ossdrop db upgrade --data-dir .ossdrop"
@@ -60,7 +60,7 @@ def serve(data_dir: Path = DataDir, host: str = Host, port: int = Port, store_po
         typer.echo(f"ossdrop app listening on {settings.public_url}")
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_all(settings, app_sock, ready, store=store))
+        run_loop(serve_all(settings, app_sock, ready, store=store))
 
 
 @db_app.command("upgrade")

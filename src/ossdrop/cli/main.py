@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from pathlib import Path
 
 import typer
 
+from ossdrop.cli.loop import run as run_loop
 from ossdrop.core.settings import StoreConfig
 
 app = typer.Typer(
@@ -65,7 +65,7 @@ def store(
         typer.echo(f"ossdrop store listening on {endpoint}", err=False)
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(server, sock, ready))
+        run_loop(serve(server, sock, ready))
 
 
 from ossdrop.cli.app_cmds import register  # noqa: E402 - after the lead's command, keeping the order of --help
