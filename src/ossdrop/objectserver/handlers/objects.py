@@ -34,7 +34,7 @@ async def put_object(ctx: Context, req: OSSRequest) -> OSSResponse:
     hook = ctx.callback_hook
     callback = hook.prepare(req) if hook is not None else None
     if forbid:
-        _refuse_existing(ctx, bucket_name, key)
+        refuse_existing(ctx, bucket_name, key)
     blob = await svc.receive_blob(ctx.storage, req.stream(), limit=ctx.config.max_object_size)
     record = svc.commit_put(
         ctx.storage, bucket_name, key, blob, attrs, now=ctx.clock.now(), promised_md5=promised, forbid_overwrite=forbid
@@ -45,7 +45,8 @@ async def put_object(ctx: Context, req: OSSRequest) -> OSSResponse:
     return response
 
 
-def _refuse_existing(ctx: Context, bucket: str, key: str) -> None:
+def refuse_existing(ctx: Context, bucket: str, key: str) -> None:
+    """``x-oss-forbid-overwrite``: refuse before any byte is received (the commit checks again, atomically)."""
     try:
         ctx.storage.head_object(bucket, key)
     except OSSError as err:

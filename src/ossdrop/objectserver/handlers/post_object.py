@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 from ossdrop.core.errors import OSSError
 from ossdrop.objectserver.context import Context
-from ossdrop.objectserver.handlers.objects import written_headers
+from ossdrop.objectserver.handlers.objects import refuse_existing, written_headers
 from ossdrop.objectserver.http import OSSRequest, OSSResponse, xml_response
 from ossdrop.objectserver.post_form import PostForm, field, parse_post_form
 from ossdrop.protocol.callback import CallbackSpec, parse_callback
@@ -72,7 +72,7 @@ class _PostUpload:
         attrs = svc.attrs_from_headers(lower_fields(form.fields), key, content_type=_content_type(form))
         forbid = (field(form, "x-oss-forbid-overwrite") or "").lower() == "true"
         if forbid:
-            _refuse_existing(self.ctx, self.bucket.name, key)
+            refuse_existing(self.ctx, self.bucket.name, key)
         limit = self.ctx.config.max_object_size
         if policy is not None and policy.max_size is not None:
             limit = min(limit, policy.max_size)
@@ -104,17 +104,6 @@ class _PostUpload:
     def discard(self) -> None:
         if self.accepted is not None:
             self.accepted.writer.discard()
-
-
-def _refuse_existing(ctx: Context, bucket: str, key: str) -> None:
-    """``x-oss-forbid-overwrite``: refuse before any byte is received (the commit checks again, atomically)."""
-    try:
-        ctx.storage.head_object(bucket, key)
-    except OSSError as err:
-        if err.code == "NoSuchKey":
-            return
-        raise
-    raise OSSError("FileAlreadyExists", extra={"Key": key})
 
 
 def _content_type(form: PostForm) -> str:
