@@ -24,7 +24,15 @@ from ossdrop.services.files import (
     UploadFacts,
     UploadMismatchError,
 )
-from ossdrop.services.keys import DedupScope, InvalidKeyError, ParsedKey, ext_of, parse_key, upload_key
+from ossdrop.services.keys import (
+    DedupScope,
+    InvalidKeyError,
+    ParsedKey,
+    ext_of,
+    parse_key,
+    unhashed_key,
+    upload_key,
+)
 from tests.db.conftest import (  # noqa: F401 - fixtures: db_engine, migrated_url, new_session, session
     fixture_db_engine,
     fixture_migrated_url,
@@ -78,9 +86,23 @@ def test_key_scheme_per_scope() -> None:
     assert parse_key(f"user-dirs/c0/{MD5[:2]}/{MD5}.jpg").creator_id == 0
 
 
+def test_unhashed_key_claims_no_md5() -> None:
+    key = unhashed_key("jpg", 7, "abcd1234")
+    assert key == "user-dirs/c7/u/abcd1234.jpg"
+    assert parse_key(key) == ParsedKey(None, "jpg", DedupScope.OFF, 7, "abcd1234")
+    assert parse_key(unhashed_key("", 0, "a" * 32, upload_dir="up/"), upload_dir="up").md5 is None
+    with pytest.raises(InvalidKeyError, match="upload id"):
+        unhashed_key("jpg", 7, "ABC")
+    with pytest.raises(InvalidKeyError, match="extension"):
+        unhashed_key("j.pg", 7, "abcd1234")
+
+
 @pytest.mark.parametrize(
     "key",
     [
+        "user-dirs/g/u/abcd1234.jpg",  # unhashed keys belong to a creator
+        "user-dirs/c7/u/abc.jpg",  # upload id too short
+        "user-dirs/c7/u/ABCD1234.jpg",
         f"other/c7/{MD5[:2]}/{MD5}.jpg",  # outside the upload dir
         f"user-dirs/c7/ff/{MD5}.jpg",  # shard does not match
         f"user-dirs/c7/{MD5[:2]}/{MD5.upper()}.jpg",  # not canonical
@@ -186,6 +208,23 @@ def test_etag_stands_in_for_md5_but_not_a_multipart_etag(session: Session) -> No
         files.record_upload(session, pending.upload_id, _facts(pending.object_key, md5=None, etag='"ABC-2"'), now=1)
     record = files.record_upload(session, pending.upload_id, _facts(pending.object_key, md5=None, etag=MD5), now=1)
     assert record.md5 == MD5
+
+
+def test_upload_without_md5_records_the_real_md5(session: Session) -> None:
+    pending = files.begin_upload(
+        session, creator_id=3, name="a.BIN", md5=None, size=len(CONTENT), scope=DedupScope.CREATOR, now=1, ttl=60
+    )
+    assert pending.object_key == f"user-dirs/c3/u/{pending.upload_id}.bin" and pending.expected_md5 == ""
+    with pytest.raises(ContentMismatchError) as caught:  # the size announced at policy time still counts
+        files.record_upload(session, pending.upload_id, _facts(pending.object_key, size=1), now=2)
+    assert caught.value.claimed_md5 is None and caught.value.remove_object
+    again = files.begin_upload(
+        session, creator_id=3, name="b.bin", md5=None, size=None, scope=DedupScope.GLOBAL, now=1, ttl=60
+    )
+    record = files.record_upload(session, again.upload_id, _facts(again.object_key, md5=None, etag=MD5), now=2)
+    assert record.md5 == MD5 and record.path == again.object_key
+    found = files.find_duplicate(session, md5=MD5, size=len(CONTENT), creator_id=3, scope=DedupScope.CREATOR)
+    assert found is not None and found.id == record.id
 
 
 def test_content_that_differs_from_the_claim_is_not_recorded(session: Session) -> None:

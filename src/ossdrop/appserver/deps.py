@@ -108,6 +108,11 @@ class Caller:
 async def caller(request: Request) -> Caller:
     """:func:`current_user` and :func:`get_deps` as one dependency, for the hot endpoints: FastAPI's per-request
     work grows with the number of dependencies, and for a policy it cost more than the policy itself."""
+    return authenticate(request)
+
+
+def authenticate(request: Request) -> Caller:
+    """:func:`caller` without FastAPI's dependency machinery (for a handler that reads its request itself)."""
     deps: AppDeps = request.app.state.deps
     return Caller(_authenticate(request, deps), deps)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ossdrop.appserver.schemas import ExistsOut, FileOut, ProofChallenge, ProofOut, UploadOut
 from ossdrop.client.oss import OssClient
 from ossdrop.db.models import StorageRecord
@@ -66,3 +68,26 @@ def policy_out(
         callback=seed.get("callback"),
         dir=seed.get("dir"),
     )
+
+
+def upload_json(ticket: UploadTicket, version: str) -> bytes:
+    """``policy_out(ticket, ...).model_dump_json()`` without building the model: the same keys in the same order
+    (the hot answer of ``POST /api/uploads/policy``; a test compares the two)."""
+    seed = ticket.seed_fields
+    doc: dict[str, object] = {
+        "status": "upload",
+        "url": ticket.url,
+        "fields": ticket.fields,
+        "key": ticket.key,
+        "upload_id": ticket.upload_id,
+        "expire": ticket.expire,
+        "signature_version": version,
+    }
+    for name in _SEED_NAMES:
+        value = seed.get(name)
+        doc[name] = None if value is None else str(value)
+    return _ENCODER.encode(doc).encode()
+
+
+_SEED_NAMES = ("accessid", "host", "policy", "signature", "callback", "dir")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

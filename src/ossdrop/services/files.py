@@ -13,7 +13,8 @@ with the same MD5 and size (:func:`find_duplicate`) and adds a record pointing a
 (:func:`record_copy`) without any bytes moving. In scope ``creator`` only the creator's own records are
 candidates; in ``global`` all are, but the caller must first check a proof of possession (:func:`proof_range`,
 :func:`proof_matches`); ``off`` never deduplicates. The MD5 a client claims is never trusted: a callback is
-recorded only when the real MD5 of the stored bytes equals the MD5 in its key.
+recorded only when the real MD5 of the stored bytes equals the MD5 in its key. A key without an MD5 (the client
+gave none) claims nothing; its record gets the real MD5, so later uploads of that content dedup against it.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ class ContentMismatchError(FilesError):
     when other records already reference the key, because then removing it would break their files.
     """
 
-    def __init__(self, key: str, claimed_md5: str, actual_md5: str, *, remove_object: bool) -> None:
-        super().__init__(f"content of {key!r} has MD5 {actual_md5}, the key claims {claimed_md5}")
+    def __init__(self, key: str, claimed_md5: str | None, actual_md5: str, *, remove_object: bool) -> None:
+        claim = claimed_md5 or "no MD5 (its size is wrong)"
+        super().__init__(f"content of {key!r} has MD5 {actual_md5}, the key claims {claim}")
         self.key = key
         self.claimed_md5 = claimed_md5
         self.actual_md5 = actual_md5
@@ -94,7 +96,7 @@ def begin_upload(
     *,
     creator_id: int,
     name: str,
-    md5: str,
+    md5: str | None,
     size: int | None,
     scope: DedupScope,
     now: int,
@@ -104,7 +106,8 @@ def begin_upload(
     """Record that an upload policy is being issued and return the pending upload (commits).
 
     ``pending.object_key`` is the key the policy must pin and ``pending.upload_id`` the id the callback must carry
-    back. ``md5``/``size`` are the client's claims; ``expires_at`` is ``now + ttl``.
+    back. ``md5``/``size`` are the client's claims (``md5=None``: none, the key is not content-addressed);
+    ``expires_at`` is ``now + ttl``.
     """
     values = pending_values(
         creator_id=creator_id, name=name, md5=md5, size=size, scope=scope, now=now, ttl=ttl, upload_dir=upload_dir
@@ -143,9 +146,9 @@ def _record_upload_tx(
         return done
     if facts.key != pending.object_key:
         raise UploadMismatchError(f"upload {upload_id!r} is for {pending.object_key!r}, not {facts.key!r}")
-    claimed = parse_key(facts.key, upload_dir=upload_dir).md5
+    claimed = parse_key(facts.key, upload_dir=upload_dir).md5  # None: the key claims nothing, the size decides
     size_ok = pending.expected_size is None or pending.expected_size == facts.size
-    if actual != claimed or not size_ok:
+    if (claimed is not None and actual != claimed) or not size_ok:
         repo.expire_pending(session, pending, now=now)
         in_use = repo.get_object(session, facts.key) is not None
         return ContentMismatchError(facts.key, claimed, actual, remove_object=not in_use)

@@ -184,7 +184,7 @@ async def _plain_ticket(
         ttl=cfg.policy_ttl,
         upload_dir=cfg.upload_dir,
     )
-    dedup = size is not None and size > 0 and cfg.dedup_scope is not DedupScope.OFF
+    dedup = digest is not None and size is not None and size > 0 and cfg.dedup_scope is not DedupScope.OFF
     if not await writer.policies.submit(PolicyJob(values, dedup)):
         return None
     return uploads.make_ticket(up, values["object_key"], values["upload_id"], values["expires_at"], size, content_type)

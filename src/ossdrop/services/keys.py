@@ -5,6 +5,7 @@ Key scheme (``dir`` is the upload directory, ``user-dirs`` by default, no traili
     creator scope:  <dir>/c<creator_id>/<md5[:2]>/<md5>.<ext>
     global scope:   <dir>/g/<md5[:2]>/<md5>.<ext>
     off:            <dir>/c<creator_id>/<md5[:2]>/<md5>-<nonce>.<ext>
+    no MD5 given:   <dir>/c<creator_id>/u/<upload_id>.<ext>      (any scope)
 
 * ``md5`` is the lower-case hex MD5 the client *claims*; the key only records the claim. The app server checks the
   real MD5 of the stored object against :func:`parse_key`'s ``md5`` before recording it.
@@ -15,10 +16,13 @@ Key scheme (``dir`` is the upload directory, ``user-dirs`` by default, no traili
 * ``.<ext>`` is the lower-cased extension of the uploaded file name (omitted when there is none), so objects are
   served with a meaningful name. Dedup *lookups* go by MD5, not by key, so later uploads of the same content reuse
   the first object whatever their extension.
+* A client that cannot hash first asks without an MD5: its key (:func:`unhashed_key`) claims no content, only the
+  upload id. The real MD5 of the stored object is recorded, so later uploads of that content dedup against it.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,6 +38,10 @@ _DIR_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _TAIL_RE = re.compile(
     r"^(?P<owner>c(?P<creator>[1-9][0-9]{0,18}|0)|g)/(?P<shard>[0-9a-f]{2})/"
     r"(?P<md5>[0-9a-f]{32})(?:-(?P<nonce>[a-z0-9]{8,64}))?(?:\.(?P<ext>[a-z0-9]{1,16}))?$"
+)
+# A key without a claimed MD5: creator, upload id, ext.
+_UNHASHED_RE = re.compile(
+    r"^c(?P<creator>[1-9][0-9]{0,18}|0)/u/(?P<upload_id>[a-z0-9]{8,64})(?:\.(?P<ext>[a-z0-9]{1,16}))?$"
 )
 
 
@@ -51,9 +59,13 @@ class InvalidKeyError(ValueError):
 
 @dataclass(frozen=True)
 class ParsedKey:
-    """What a key claims: ``creator_id`` is ``None`` for a global key; ``nonce`` is set only for scope ``off``."""
+    """What a key claims: ``creator_id`` is ``None`` for a global key; ``nonce`` is set only for scope ``off``.
 
-    md5: str
+    ``md5`` is ``None`` for a key of :func:`unhashed_key` (it claims no content); its scope is then ``off`` (the
+    key is never shared by construction) and its ``nonce`` the upload id.
+    """
+
+    md5: str | None
     ext: str
     scope: DedupScope
     creator_id: int | None
@@ -114,14 +126,35 @@ def upload_key(
     return f"{base}/{owner}/{digest[:2]}/{stem}{suffix}"
 
 
+def unhashed_key(ext: str, creator_id: int, upload_id: str, *, upload_dir: str = DEFAULT_UPLOAD_DIR) -> str:
+    """The key of an upload whose MD5 the client did not give: ``<dir>/c<creator_id>/u/<upload_id>.<ext>``.
+
+    Not content-addressed, so never shared at issue time. ``upload_id`` must be 8-64 of ``[a-z0-9]``.
+    Raises :class:`InvalidKeyError` for a bad extension, upload id, creator id or directory.
+    """
+    if ext and not _EXT_RE.fullmatch(ext):
+        raise InvalidKeyError(f"bad extension: {ext!r}")
+    if creator_id < 0:
+        raise InvalidKeyError(f"bad creator id: {creator_id}")
+    if not _NONCE_RE.fullmatch(upload_id):
+        raise InvalidKeyError(f"bad upload id: {upload_id!r}")
+    suffix = f".{ext}" if ext else ""
+    return f"{_check_dir(upload_dir)}/c{creator_id}/u/{upload_id}{suffix}"
+
+
 def parse_key(key: str, *, upload_dir: str = DEFAULT_UPLOAD_DIR) -> ParsedKey:
-    """Read back what a key made by :func:`upload_key` claims; :class:`InvalidKeyError` for any other key.
+    """Read back what a key made by :func:`upload_key` or :func:`unhashed_key` claims; :class:`InvalidKeyError`
+    for any other key.
 
     The shard must match the MD5, so a key is accepted only in its one canonical spelling.
     """
     prefix = _check_dir(upload_dir) + "/"
     if not key.startswith(prefix):
         raise InvalidKeyError(f"key outside the upload directory {prefix!r}: {key!r}")
+    unhashed = _UNHASHED_RE.fullmatch(key[len(prefix) :])
+    if unhashed is not None:
+        creator_id = int(unhashed["creator"])
+        return ParsedKey(None, unhashed["ext"] or "", DedupScope.OFF, creator_id, unhashed["upload_id"])
     match = _TAIL_RE.fullmatch(key[len(prefix) :])
     if match is None or match["shard"] != match["md5"][:2]:
         raise InvalidKeyError(f"not an upload key: {key!r}")
@@ -142,6 +175,7 @@ def parse_key(key: str, *, upload_dir: str = DEFAULT_UPLOAD_DIR) -> ParsedKey:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _check_dir(upload_dir: str) -> str:
     base = upload_dir.strip("/")
     if not _DIR_RE.fullmatch(base) or any(part in (".", "..") for part in base.split("/")):

@@ -5,14 +5,24 @@ exactly the same rows. Pure functions: nothing here touches a database.
 
 from __future__ import annotations
 
-import secrets
+import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ossdrop.db.models import UploadState
-from ossdrop.services.keys import DedupScope, InvalidKeyError, ext_of, normalize_md5, parse_key, upload_key
+from ossdrop.services.keys import (
+    DedupScope,
+    InvalidKeyError,
+    ext_of,
+    normalize_md5,
+    parse_key,
+    unhashed_key,
+    upload_key,
+)
 
 MAX_NAME_LENGTH = 256
+NO_MD5 = ""  # ``expected_md5`` of a pending upload whose client gave no MD5 (the column is not nullable)
 
 
 @dataclass(frozen=True)
@@ -31,9 +41,37 @@ class UploadFacts:
     duration: float | None = None
 
 
+class _RandomPool:
+    """``os.urandom`` bytes fetched 4 KiB at a time (one system call per 256 ids on the hot path); thread-safe,
+    and emptied in a forked child so that no two processes hand out the same bytes."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buf = b""
+        self._pos = 0
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._buf, self._pos = b"", 0
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            if self._pos + n > len(self._buf):
+                self._buf, self._pos = os.urandom(max(n, self.SIZE)), 0
+            chunk = self._buf[self._pos : self._pos + n]
+            self._pos += n
+            return chunk
+
+
+_RANDOM = _RandomPool()
+
+
 def new_upload_id() -> str:
-    """A fresh random upload id: 32 lower-case hex digits (also a valid key nonce)."""
-    return secrets.token_hex(16)
+    """A fresh random upload id: 32 lower-case hex digits of the OS's CSPRNG (also a valid key nonce)."""
+    return _RANDOM.take(16).hex()
 
 
 class PendingLike(Protocol):
@@ -59,16 +97,32 @@ class PendingLike(Protocol):
 
 
 def pending_values(
-    *, creator_id: int, name: str, md5: str, size: int | None, scope: DedupScope, now: int, ttl: int, upload_dir: str
+    *,
+    creator_id: int,
+    name: str,
+    md5: str | None,
+    size: int | None,
+    scope: DedupScope,
+    now: int,
+    ttl: int,
+    upload_dir: str,
 ) -> dict[str, Any]:
-    """The column values of a new pending upload (fresh ``upload_id``, its key); nothing is written."""
-    digest = normalize_md5(md5)
+    """The column values of a new pending upload (fresh ``upload_id``, its key); nothing is written.
+
+    Without ``md5`` the key is :func:`~ossdrop.services.keys.unhashed_key` and ``expected_md5`` is :data:`NO_MD5`.
+    """
     ext = ext_of(name)
     upload_id = new_upload_id()
-    nonce = upload_id if scope is DedupScope.OFF else None
+    if md5 is None:
+        digest = NO_MD5
+        key = unhashed_key(ext, creator_id, upload_id, upload_dir=upload_dir)
+    else:
+        digest = normalize_md5(md5)
+        nonce = upload_id if scope is DedupScope.OFF else None
+        key = upload_key(digest, ext, creator_id, scope, upload_dir=upload_dir, nonce=nonce)
     return {
         "upload_id": upload_id,
-        "object_key": upload_key(digest, ext, creator_id, scope, upload_dir=upload_dir, nonce=nonce),
+        "object_key": key,
         "creator_id": creator_id,
         "name": name[:MAX_NAME_LENGTH],
         "ext": ext,
@@ -101,11 +155,12 @@ def upload_record_values(pending: PendingLike, facts: UploadFacts, md5: str, now
 
 def upload_matches(pending: PendingLike, facts: UploadFacts, md5: str, upload_dir: str) -> bool:
     """Whether the object of ``facts`` (real MD5 ``md5``) is what ``pending`` was issued for: its key, the MD5 its
-    key claims and the size announced at policy time. False means :func:`record_upload` would refuse it."""
+    key claims (if any) and the size announced at policy time. False means :func:`record_upload` would refuse it."""
     if facts.key != pending.object_key:
         return False
     try:
         claimed = parse_key(facts.key, upload_dir=upload_dir).md5
     except InvalidKeyError:
         return False
-    return md5 == claimed and (pending.expected_size is None or pending.expected_size == facts.size)
+    md5_ok = claimed is None or md5 == claimed
+    return md5_ok and (pending.expected_size is None or pending.expected_size == facts.size)

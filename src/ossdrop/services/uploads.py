@@ -7,13 +7,14 @@ The store calls back; :func:`record_callback` records the object from the (alrea
 When the callback failed or never came, :func:`complete_upload` (the client) or the reconciler checks the object
 in the store itself (:func:`record_from_store`). No function here trusts a claimed MD5: recording goes through
 :func:`ossdrop.services.files.record_upload`, which compares the store's real MD5 with the key's.
+A request without an MD5 skips the instant-upload lookup and gets a key that claims no content; its record gets
+the real MD5 (the plain ETag of the simple upload, or the object read back).
 """
 
 from __future__ import annotations
 
-import base64
+import functools
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ from sqlalchemy.orm import Session
 from ossdrop.client.oss import OssClient, StoreError
 from ossdrop.db import repository as repo
 from ossdrop.db.models import PendingUpload, StorageRecord, UploadState
-from ossdrop.protocol.post_policy import RawCondition, encode_policy, post_v4_fields, sign_policy_v1
 from ossdrop.services import files
 from ossdrop.services.app_errors import (
     BadInputError,
@@ -36,14 +36,11 @@ from ossdrop.services.app_errors import (
     StoreUnavailableError,
 )
 from ossdrop.services.keys import DedupScope, InvalidKeyError, normalize_md5, parse_key
+from ossdrop.services.post_form import FormSigner
 from ossdrop.services.proofs import Challenge, new_challenge, open_challenge
 
 T = TypeVar("T")
 _PLAIN_ETAG = re.compile(r"^[0-9A-Fa-f]{32}$")
-CALLBACK_BODY = (
-    "upload_id={upload_id}&object=${{object}}&size=${{size}}&etag=${{etag}}&mimeType=${{mimeType}}"
-    "&width=${{imageInfo.width}}&height=${{imageInfo.height}}"
-)
 
 
 @dataclass(frozen=True)
@@ -73,6 +70,22 @@ class Uploads:
 
     def now(self) -> int:
         return int(self.clock())
+
+    @functools.cached_property
+    def signer(self) -> FormSigner:
+        """The form signer of ``config`` and ``store`` (made once; :func:`dataclasses.replace` makes a new one)."""
+        cfg = self.config
+        return FormSigner(
+            bucket=cfg.bucket,
+            region=cfg.region,
+            access_key_id=cfg.access_key_id,
+            access_key_secret=cfg.access_key_secret,
+            callback_url=cfg.callback_url,
+            signature_version=cfg.signature_version,
+            max_upload_bytes=cfg.max_upload_bytes,
+            upload_dir=cfg.upload_dir,
+            post_url=self.store.post_url,
+        )
 
 
 @dataclass(frozen=True)
@@ -124,7 +137,7 @@ def request_upload(
     """Answer ``POST /api/uploads/policy``; see the module docstring. Raises :class:`BadInputError`."""
     cfg = up.config
     digest = check_request(cfg, filename, size, md5)
-    if size is not None and size > 0:
+    if digest is not None and size is not None and size > 0:
         found = _dedup(up, session, creator_id=creator_id, filename=filename, size=size, md5=digest, proof=proof)
         if found is not None:
             return found
@@ -142,8 +155,9 @@ def request_upload(
     return _ticket(up, pending, size, content_type)
 
 
-def check_request(cfg: UploadConfig, filename: str, size: int | None, md5: str | None) -> str:
-    """The normalised MD5 of a valid policy request; raises :class:`BadInputError` for an invalid one."""
+def check_request(cfg: UploadConfig, filename: str, size: int | None, md5: str | None) -> str | None:
+    """The normalised MD5 of a valid policy request (``None`` when it gave none: no dedup, a key that is not
+    content-addressed); raises :class:`BadInputError` for an invalid request, e.g. a malformed MD5."""
     if not filename.strip() or len(filename) > files.MAX_NAME_LENGTH or "\x00" in filename:
         raise BadInputError("filename must be 1..256 characters", code="bad_filename")
     if size is not None and size < 0:
@@ -151,7 +165,7 @@ def check_request(cfg: UploadConfig, filename: str, size: int | None, md5: str |
     if size is not None and size > cfg.max_upload_bytes:
         raise BadInputError(f"size exceeds the limit of {cfg.max_upload_bytes} bytes", code="too_large", status=413)
     if md5 is None:
-        raise BadInputError("md5 (hex MD5 of the content) is required", code="bad_md5")
+        return None
     try:
         return normalize_md5(md5)
     except InvalidKeyError:
@@ -204,46 +218,8 @@ def make_ticket(
     up: Uploads, key: str, upload_id: str, expire: int, size: int | None, content_type: str | None
 ) -> UploadTicket:
     """The signed form of pending upload ``upload_id`` (object ``key``, policy expiring at ``expire``)."""
-    cfg = up.config
-    callback = _callback_param(cfg.callback_url, upload_id)
-    low, high = (size, size) if size is not None else (0, cfg.max_upload_bytes)
-    conditions: list[RawCondition] = [
-        {"bucket": cfg.bucket},
-        ["eq", "$key", key],
-        ["content-length-range", low, high],
-        ["eq", "$x-oss-forbid-overwrite", "true"],
-        ["eq", "$callback", callback],
-    ]
-    fields = {"key": key, "x-oss-forbid-overwrite": "true", "callback": callback}
-    if content_type:
-        conditions.append(["eq", "$Content-Type", content_type])
-        fields["Content-Type"] = content_type
-    if cfg.signature_version == "v1":
-        policy = encode_policy(expire, conditions)
-        signature = sign_policy_v1(cfg.access_key_secret, policy)
-        auth = {"OSSAccessKeyId": cfg.access_key_id, "policy": policy, "Signature": signature}
-        seed: dict[str, str | int] = {"accessid": cfg.access_key_id, "host": up.store.post_url, "policy": policy}
-        seed.update(signature=signature, expire=expire, callback=callback, dir=cfg.upload_dir.strip("/") + "/")
-    else:
-        auth = post_v4_fields(
-            cfg.access_key_id,
-            cfg.access_key_secret,
-            cfg.region,
-            expiration=expire,
-            conditions=conditions,
-            now=up.clock(),
-        )
-        seed = {}
-    return UploadTicket(up.store.post_url, {**fields, **auth}, key, upload_id, expire, seed)
-
-
-def _callback_param(url: str, upload_id: str) -> str:
-    doc = {
-        "callbackUrl": url,
-        "callbackBody": CALLBACK_BODY.format(upload_id=upload_id),
-        "callbackBodyType": "application/x-www-form-urlencoded",
-    }
-    return base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
+    form = up.signer.sign(key, upload_id, expire, size, content_type, up.clock())
+    return UploadTicket(up.signer.post_url, form.fields, key, upload_id, expire, form.seed)
 
 
 def record_callback(up: Uploads, session: Session, body: bytes) -> StorageRecord:

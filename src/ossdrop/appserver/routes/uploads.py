@@ -10,13 +10,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from ossdrop.appserver.deps import Authenticated, Deps, UserId
-from ossdrop.appserver.present import file_out, policy_out, proof_out
-from ossdrop.appserver.schemas import CompleteIn, ErrorOut, ExistsOut, PolicyIn, ProofOut, RecordedOut, UploadOut
+from ossdrop.appserver.deps import Deps, UserId
+from ossdrop.appserver.present import file_out, policy_out, proof_out, upload_json
+from ossdrop.appserver.routes import policy_body
+from ossdrop.appserver.schemas import CompleteIn, ErrorOut, ExistsOut, ProofOut, RecordedOut, UploadOut
 from ossdrop.services import group_commit
 from ossdrop.services.app_errors import AppError
 from ossdrop.services.callback_verify import CallbackAuthError, KeyUnavailableError
-from ossdrop.services.uploads import Proof, ProofRequired, complete_upload
+from ossdrop.services.uploads import Proof, ProofRequired, UploadTicket, complete_upload
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -24,9 +25,19 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/policy", responses=_ERRORS, response_model=UploadOut | ExistsOut | ProofOut)
-async def issue_policy(body: PolicyIn, caller: Authenticated) -> Response:
-    """A signed direct-upload policy, or ``exists`` (instant upload), or a ``proof_required`` challenge."""
+@router.post(
+    "/policy",
+    responses=_ERRORS,
+    response_model=UploadOut | ExistsOut | ProofOut,
+    openapi_extra=policy_body.OPENAPI,
+)
+async def issue_policy(request: Request) -> Response:
+    """A signed direct-upload policy, or ``exists`` (instant upload), or a ``proof_required`` challenge.
+
+    Reads its :class:`PolicyIn` body itself (:mod:`.policy_body`) and answers pre-serialised JSON: FastAPI's
+    generic body and response handling cost more than the policy.
+    """
+    caller, body = await policy_body.read(request)
     proof = Proof(body.proof.token, body.proof.md5) if body.proof else None
     deps = caller.deps
     outcome = await group_commit.request_upload(
@@ -41,6 +52,8 @@ async def issue_policy(body: PolicyIn, caller: Authenticated) -> Response:
         proof=proof,
     )
     s = deps.settings
+    if isinstance(outcome, UploadTicket):
+        return Response(upload_json(outcome, s.signature_version), media_type="application/json")
     return json_response(policy_out(outcome, deps.store, s.download_url_ttl, s.signature_version))
 
 
