@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -81,3 +82,36 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreProcess]:
 @pytest.fixture
 def bucket_name() -> str:
     return "test-" + secrets.token_hex(6)
+
+
+@dataclass
+class Launched:
+    """A just-started ``ossdrop serve``: its process, what it printed so far, and the two URLs it announced."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str]
+    app_url: str
+    store_url: str
+
+
+def launch_serve(data_dir: Path, env: dict[str, str], *, port: int = 0) -> Launched:
+    """Start ``ossdrop serve`` (app on ``port``, store on a free port) and wait for "app listening on"."""
+    cmd = [sys.executable, "-m", "ossdrop", "serve", "--data-dir", str(data_dir), "--port", str(port)]
+    cmd += ["--store-port", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=data_dir)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any("app listening on" in ln for ln in lines):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+    text = "".join(lines)
+    app = re.search(r"app listening on (http://\S+)", text)
+    store = re.search(r"ossdrop store: (http://\S+)", text)
+    if not (app and store):
+        proc.kill()
+        proc.wait(10)
+        pytest.fail("ossdrop serve did not start:\n" + text)
+    return Launched(proc, lines, app[1], store[1])

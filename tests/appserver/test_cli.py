@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 
 from ossdrop.client.oss import OssClient
 from tests.appserver.conftest import browser_post, md5_hex, random_bytes
+from tests.conftest import launch_serve
 
 POLICY_TTL = 2
 
@@ -61,23 +61,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data_dir = tmp_path_factory.mktemp("serve")
     env = clean_env(OSSDROP_POLICY_TTL=str(POLICY_TTL), OSSDROP_RECONCILE_INTERVAL="3600")
-    cmd = [sys.executable, "-m", "ossdrop", "serve", "--data-dir", str(data_dir), "--port", "0", "--store-port", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=data_dir)
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any("app listening on" in ln for ln in lines):
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-    text = "".join(lines)
-    app = re.search(r"app listening on (http://\S+)", text)
-    store = re.search(r"ossdrop store: (http://\S+)", text)
-    if not (app and store):
-        proc.kill()
-        pytest.fail("serve did not start:\n" + text)
-    yield Served(app[1], store[1], data_dir, env, proc)
+    launched = launch_serve(data_dir, env)
+    proc = launched.proc
+    yield Served(launched.app_url, launched.store_url, data_dir, env, proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
 

@@ -9,8 +9,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import httpx
 import pytest
 
 from tests.cli import clean_env, run_cli
+from tests.conftest import launch_serve
 
 
 @dataclass
@@ -40,25 +39,8 @@ class Served:
 
 def start_serve(data_dir: Path, port: int = 0, **env: str) -> Served:
     """``ossdrop serve`` on free ports (or app ``port``), once it says it is listening; ``app_url`` as announced."""
-    cmd = [sys.executable, "-m", "ossdrop", "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    cmd += ["--store-port", "0"]
-    full_env = clean_env(OSSDROP_RECONCILE_INTERVAL="3600", **env)
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env, cwd=data_dir
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any("app listening on" in line for line in lines):
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-    found = re.search(r"app listening on (http://\S+)", "".join(lines))
-    if found is None:
-        proc.kill()
-        pytest.fail("serve did not start:\n" + "".join(lines))
-    return Served(f"http://127.0.0.1:{port}" if port else found[1], data_dir, proc)
+    launched = launch_serve(data_dir, clean_env(OSSDROP_RECONCILE_INTERVAL="3600", **env), port=port)
+    return Served(f"http://127.0.0.1:{port}" if port else launched.app_url, data_dir, launched.proc)
 
 
 def stop(served: Served) -> None:

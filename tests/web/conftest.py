@@ -11,16 +11,12 @@ import contextlib
 import io
 import json
 import os
-import re
 import secrets
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import alibabacloud_oss_v2 as oss
 import av
@@ -28,6 +24,9 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from ossdrop.appserver.runner import page_origins
+from tests.conftest import launch_serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,35 +70,10 @@ def _start_serve(data_dir: Path, **settings: str) -> Served:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSSDROP_")}
     env.update(PYTHONUNBUFFERED="1", OSSDROP_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES), OSSDROP_RECONCILE_INTERVAL="3600")
     env.update({f"OSSDROP_{k.upper()}": v for k, v in settings.items()})
-    cmd = [sys.executable, "-m", "ossdrop", "serve", "--data-dir", str(data_dir), "--port", "0", "--store-port", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=data_dir)
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any("app listening on" in ln for ln in lines):
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-    text = "".join(lines)
-    app = re.search(r"app listening on (http://\S+)", text)
-    store = re.search(r"ossdrop store: (http://\S+)", text)
-    if not (app and store):
-        proc.kill()
-        proc.wait(10)
-        pytest.fail("ossdrop serve did not start:\n" + text)
+    launched = launch_serve(data_dir, env)
+    proc, lines = launched.proc, launched.lines
     threading.Thread(target=_drain, args=(proc, lines), daemon=True).start()
-    return Served(app[1], store[1], data_dir, proc, lines)
-
-
-def page_origins(app_url: str) -> list[str]:
-    """The page's origin as the tests open it, plus its localhost/127.0.0.1 twin."""
-    parts = urlsplit(app_url)
-    origins = [f"{parts.scheme}://{parts.netloc}"]
-    if parts.hostname in ("127.0.0.1", "localhost"):
-        twin = "localhost" if parts.hostname == "127.0.0.1" else "127.0.0.1"
-        origins.append(f"{parts.scheme}://{twin}:{parts.port}")
-    return origins
+    return Served(launched.app_url, launched.store_url, data_dir, proc, lines)
 
 
 def store_allows(served: Served) -> bool:
