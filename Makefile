@@ -39,8 +39,13 @@ pytest: install
 
 test: lint typecheck pytest
 
+# One benchmark at a time on a quiet machine (2 cores): each prints its figures next to its baselines.
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/store_throughput.py --wait-idle 300
+	$(BIN)/python bench/listing.py
+	$(BIN)/python bench/post_object.py
+	$(BIN)/python bench/app_server.py
+	$(BIN)/python bench/thumbnails.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules
