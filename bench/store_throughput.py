@@ -4,7 +4,7 @@
 One run prints, for an object of ``--size-mib`` (default 1 GiB):
 
 * the limits: writing the bytes to a file in 1 MiB chunks then fsync; one MD5 + CRC-64 pass over them with the
-  libraries the store uses (``hashlib.md5``, ``ossdrop.protocol.checksums.crc64``); nginx (Debian's) serving the file;
+  libraries the store uses (``hashlib.md5``, ``ossdrop.core.checksums.crc64``); nginx (Debian's) serving the file;
 * the load client (curl) checked against nginx first: GET of the file, and PUT into a location that discards the body;
 * ossdrop's store: PUT and GET (median of ``--runs``), the store's peak RSS sampled every 50 ms from start to end,
   and its CPU use during each transfer;
@@ -130,7 +130,7 @@ def fsync_write(chunks: list[bytes], target: Path) -> tuple[float, float]:
 
 def hash_pass(chunks: list[bytes]) -> tuple[float, str, int]:
     """Seconds for one MD5 + CRC-64/XZ pass with the store's own digest functions; also the two digests."""
-    from ossdrop.protocol.checksums import crc64
+    from ossdrop.core.checksums import crc64
 
     start = time.perf_counter()
     md5 = hashlib.md5()  # noqa: S324 - the protocol's content digest

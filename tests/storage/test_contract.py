@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ossdrop.core.checksums import crc64, etag_of, multipart_etag
 from ossdrop.core.errors import OSSError
-from ossdrop.protocol.checksums import crc64, etag_of, multipart_etag
 from ossdrop.storage.base import Bucket, ObjectAttrs, ObjectRecord, Storage, Upload
 from ossdrop.storage.filesystem import FilesystemStorage, new_upload_id
 

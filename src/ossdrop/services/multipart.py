@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from ossdrop.core.checksums import multipart_etag
 from ossdrop.core.errors import OSSError
 from ossdrop.protocol import xml
-from ossdrop.protocol.checksums import multipart_etag
 from ossdrop.protocol.params import int_param
 from ossdrop.services.objects import OBJECT_ACLS
 from ossdrop.storage.base import Part, Upload

@@ -8,8 +8,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+from ossdrop.core.checksums import content_md5_b64, etag_of, parse_content_md5
 from ossdrop.core.errors import OSSError
-from ossdrop.protocol.checksums import content_md5_b64, etag_of, parse_content_md5
 from ossdrop.storage.base import BlobInfo, BlobWriter, ObjectAttrs, ObjectRecord, Storage
 
 STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")

@@ -16,7 +16,7 @@ import secrets
 import shutil
 from collections.abc import Callable
 
-from ossdrop.protocol.checksums import Digester
+from ossdrop.core.checksums import Digester
 from ossdrop.storage.base import BlobInfo
 
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")

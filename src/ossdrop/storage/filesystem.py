@@ -12,8 +12,8 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
+from ossdrop.core.checksums import crc64_combine
 from ossdrop.core.errors import OSSError
-from ossdrop.protocol.checksums import crc64_combine
 from ossdrop.storage.base import BlobInfo, Bucket, BucketStat, ObjectPage, ObjectRecord, Part, Upload
 from ossdrop.storage.blobs import BlobDir, FileBlobWriter, concatenate
 from ossdrop.storage.listing import list_page

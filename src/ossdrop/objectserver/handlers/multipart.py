@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ossdrop.core.checksums import content_md5_b64
 from ossdrop.core.errors import OSSError
 from ossdrop.objectserver.access import require_owner, require_write
 from ossdrop.objectserver.context import Context
@@ -11,7 +12,6 @@ from ossdrop.objectserver.handlers.listing import enc, url_encoding
 from ossdrop.objectserver.handlers.objects import forbid_overwrite
 from ossdrop.objectserver.http import OSSRequest, OSSResponse, xml_response
 from ossdrop.protocol import xml
-from ossdrop.protocol.checksums import content_md5_b64
 from ossdrop.protocol.names import check_object_name
 from ossdrop.protocol.params import int_param
 from ossdrop.protocol.timefmt import iso8601
