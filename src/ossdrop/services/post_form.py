@@ -3,20 +3,18 @@
 :class:`FormSigner` produces exactly what :func:`ossdrop.protocol.post_policy.encode_policy`,
 :func:`~ossdrop.protocol.post_policy.post_v4_fields` and :func:`~ossdrop.protocol.post_policy.sign_policy_v1` make
 of the same conditions (byte for byte: the tests compare them), but it is on the hot path of every policy request,
-so it keeps the JSON of the static conditions, the callback JSON around its upload id, the V4 credential and
-signing key of the current day, and the ISO dates of the current second instead of rebuilding them each time.
+so it keeps the JSON of the static conditions, the callback JSON around its upload id and the dates of the current
+second instead of rebuilding them each time (the V4 signing key is memoised by ``protocol.signing`` itself).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 
 from ossdrop.protocol.post_policy import V4_ALGORITHM, sign_policy_v1, v4_credential
-from ossdrop.protocol.signing import v4_signing_key
+from ossdrop.protocol.signing import hmac_sha256_hex, v4_signing_key
 from ossdrop.protocol.timefmt import iso8601
 
 CALLBACK_BODY = (
@@ -83,7 +81,6 @@ class FormSigner:
         ).split(_MARKER)
         if len(self._callback_json) != 2:
             raise ValueError("the callback URL must not contain the upload id marker")
-        self._day: tuple[str, str, bytes] = ("", "", b"")  # date, credential, signing key
         self._second: tuple[int, str] = (-1, "")  # now, x-oss-date
         self._expire: tuple[int, str] = (-1, "")  # expiration, its JSON
 
@@ -123,7 +120,8 @@ class FormSigner:
     def _sign_v4(self, fields: dict[str, str], conditions: list[str], expire: int, now: float) -> dict[str, str]:
         """``fields`` plus the V4 ones; the policy binds the signature version, credential and date (§1.6)."""
         amz_date = self._amz_date(now)
-        _, credential, signing_key = self._credential(amz_date[:8])
+        date = amz_date[:8]
+        credential = v4_credential(self.access_key_id, date, self.region)
         conditions.append(f'{{"x-oss-signature-version":"{V4_ALGORITHM}"}}')
         conditions.append(f'{{"x-oss-credential":{json.dumps(credential)}}}')
         conditions.append(f'{{"x-oss-date":"{amz_date}"}}')
@@ -132,7 +130,8 @@ class FormSigner:
         fields["x-oss-signature-version"] = V4_ALGORITHM
         fields["x-oss-credential"] = credential
         fields["x-oss-date"] = amz_date
-        fields["x-oss-signature"] = hmac.new(signing_key, policy.encode(), hashlib.sha256).hexdigest()
+        # v4_signing_key is memoised (the key changes once a day), so this is one HMAC per form.
+        fields["x-oss-signature"] = hmac_sha256_hex(v4_signing_key(self.secret, date, self.region), policy)
         return fields
 
     def _encode(self, expire: int, conditions: list[str]) -> str:
@@ -146,9 +145,3 @@ class FormSigner:
         if self._second[0] != second:
             self._second = (second, iso8601(now)[:19].replace("-", "").replace(":", "") + "Z")
         return self._second[1]
-
-    def _credential(self, date: str) -> tuple[str, str, bytes]:
-        if self._day[0] != date:
-            credential = v4_credential(self.access_key_id, date, self.region)
-            self._day = (date, credential, v4_signing_key(self.secret, date, self.region))
-        return self._day
