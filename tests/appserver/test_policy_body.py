@@ -49,7 +49,9 @@ def test_upload_json_is_the_models_json(version: str) -> None:
         if version == "v1"
         else {}
     )
-    ticket = UploadTicket("http://h", {"key": "k", "Content-Type": 'a/"b"\n é'}, "k", "abcd1234", 5, seed)
+    ticket = UploadTicket(
+        "http://h", {"key": "k/\u2028", "Content-Type": 'a/"b"\n é\x00\x1f\x7f\\ 😀'}, "k", "abcd1234", 5, seed
+    )
     model = policy_out(ticket, None, 60, version)  # type: ignore[arg-type] - no store needed for a ticket
     assert upload_json(ticket, version) == model.model_dump_json().encode()
 

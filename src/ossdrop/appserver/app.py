@@ -32,6 +32,7 @@ def create_app(deps: AppDeps, *, run_reconciler: bool = True) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await deps.writer.aclose()
             deps.close()
 
     app = FastAPI(title="ossdrop", version="0.1.0", lifespan=lifespan)

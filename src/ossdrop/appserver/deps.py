@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ossdrop.appserver.auth import TokenError, TokenVerifier
 from ossdrop.appserver.settings import AppSettings
 from ossdrop.client.oss import OssClient
+from ossdrop.db.async_writer import create_async_writer_engine
 from ossdrop.db.session import create_engine, session_factory
 from ossdrop.services.app_errors import AppError
 from ossdrop.services.callback_verify import CallbackVerifier, KeyFetcher, fetch_public_key
@@ -68,7 +69,8 @@ def build_deps(
         dedup_scope=settings.dedup_scope,
     )
     verifier = CallbackVerifier(settings.callback_pubkey_prefixes, key_fetcher)
-    writer = GroupCommit(engine, scope=settings.dedup_scope, upload_dir=settings.key_dir)
+    async_engine = create_async_writer_engine(settings.database_url)
+    writer = GroupCommit(engine, scope=settings.dedup_scope, upload_dir=settings.key_dir, async_engine=async_engine)
     tokens = TokenVerifier(settings.jwt_secret)
     up = Uploads(config, store, clock)
     return AppDeps(settings, engine, session_factory(engine), store, verifier, up, writer, tokens)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import orjson
 
 from ossdrop.appserver.schemas import ExistsOut, FileOut, ProofChallenge, ProofOut, UploadOut
 from ossdrop.client.oss import OssClient
@@ -86,8 +86,7 @@ def upload_json(ticket: UploadTicket, version: str) -> bytes:
     for name in _SEED_NAMES:
         value = seed.get(name)
         doc[name] = None if value is None else str(value)
-    return _ENCODER.encode(doc).encode()
+    return orjson.dumps(doc)
 
 
 _SEED_NAMES = ("accessid", "host", "policy", "signature", "callback", "dir")
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

@@ -126,6 +126,13 @@ def is_retryable(error: DBAPIError) -> bool:
     return "database is locked" in str(orig)
 
 
+def should_retry(error: DBAPIError, attempt: int, attempts: int) -> bool:
+    """True when a write transaction that failed with ``error`` on try ``attempt`` of ``attempts`` is run again: a
+    transient lock conflict (:func:`is_retryable`), or a lost connection (a kept connection the server closed
+    while idle, say; the next try opens a new one)."""
+    return attempt < attempts and (is_retryable(error) or error.connection_invalidated)
+
+
 class WriterConnection:
     """One connection that a single writer thread keeps across its transactions (:meth:`run`).
 
@@ -143,9 +150,10 @@ class WriterConnection:
     def run(self, work: Callable[[Connection], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
         """Run ``work`` in one write transaction on the kept connection and commit it.
 
-        The whole unit re-runs after a transient lock conflict (:func:`is_retryable`): a deadlock victim's
-        statements were all undone by the rollback. Any other error propagates (after the rollback). The SQL-level
-        twin of the ORM transactions of :mod:`ossdrop.services.files`, for set-at-a-time statements.
+        The whole unit re-runs after a transient lock conflict (a deadlock victim's statements were all undone
+        by the rollback) or on a new connection when the kept one was lost (:func:`should_retry`). Any other
+        error propagates (after the rollback). The SQL-level twin of the ORM transactions of
+        :mod:`ossdrop.services.files`, for set-at-a-time statements.
         """
         for attempt in range(1, attempts + 1):
             conn = self._conn or self._open()
@@ -154,7 +162,7 @@ class WriterConnection:
                     return work(conn)
             except DBAPIError as exc:
                 self.close()
-                if attempt == attempts or not is_retryable(exc):
+                if not should_retry(exc, attempt, attempts):
                     raise
             except BaseException:
                 self.close()

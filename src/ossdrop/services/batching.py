@@ -1,12 +1,13 @@
-"""Group commit: requests queue their jobs, one writer thread runs them in batches, one transaction per batch.
+"""Group commit: requests queue their jobs, a writer runs them in batches, one transaction per batch.
 
 A request awaits its job's outcome; the outcomes of a batch are delivered only after the batch's ``run_batch``
 returned, i.e. after its commit, so nothing is acknowledged before it is durable. While one batch runs, the next
-requests queue up and form the next batch: under load the commit, its round trips and the thread hop are shared
-by many requests, with no timer and no added latency when the server is idle.
+requests queue up and form the next batch: under load the commit and its round trips are shared by many requests,
+with no timer and no added latency when the server is idle.
 
-Queueing and delivering happen on the event loop (a request costs no thread hop of its own); only ``run_batch``
-runs on the writer thread, which is always the same one, so it may keep a database connection between batches.
+Queueing and delivering happen on the event loop (a request costs no thread hop of its own). ``run_batch`` runs
+on one writer thread (:class:`Batcher`, for a blocking driver; always the same thread, so it may keep a database
+connection between batches) or on the event loop itself (:class:`LoopBatcher`, for an async driver).
 ``run_batch`` gets the jobs in arrival order and returns one outcome per job: a result, or the exception that job
 alone must raise. An exception that escapes ``run_batch`` fails the whole batch with it.
 """
@@ -17,7 +18,7 @@ import asyncio
 import collections
 import contextlib
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -40,26 +41,14 @@ class _LoopQueue(Generic[J, R]):
     task: asyncio.Task[None] | None = None  # the loop keeps only weak references to tasks
 
 
-class Batcher(Generic[J, R]):
-    """Runs submitted jobs in batches of at most ``max_batch`` on one writer thread.
+class BatchQueue(Generic[J, R]):
+    """Queues submitted jobs per event loop and runs them in batches of at most ``max_batch``, one batch at a time
+    per loop: :meth:`_execute` (a subclass's) runs a batch. :class:`Batcher` runs batches on one writer thread,
+    :class:`LoopBatcher` on the submitting event loop itself."""
 
-    Jobs may come from several event loops (each has its own queue; their batches share the thread).
-    ``on_exit`` runs on the writer thread at :meth:`close`, e.g. to release what ``run_batch`` kept there.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        run_batch: Callable[[list[J]], Sequence[R | BaseException]],
-        *,
-        max_batch: int = MAX_BATCH,
-        on_exit: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, name: str, *, max_batch: int = MAX_BATCH) -> None:
         self.name = name
-        self._run_batch = run_batch
         self._max_batch = max_batch
-        self._on_exit = on_exit
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue[J, R]] = (
             weakref.WeakKeyDictionary()
         )
@@ -81,26 +70,32 @@ class Batcher(Generic[J, R]):
         queue.items.append((job, future))
         if not queue.draining:
             queue.draining = True
-            queue.task = loop.create_task(self._drain(loop, queue))
+            queue.task = loop.create_task(self._drain(queue))
         return await future
 
     def close(self) -> None:
-        """Stop taking jobs, let the running batch finish, run ``on_exit`` and end the thread (blocking)."""
+        """Stop taking jobs (queued ones still run)."""
         self._closed = True
-        if self._on_exit is not None:
-            with contextlib.suppress(RuntimeError):  # already shut down
-                self._executor.submit(self._on_exit)
-        self._executor.shutdown(wait=True)
 
-    async def _drain(self, loop: asyncio.AbstractEventLoop, queue: _LoopQueue[J, R]) -> None:
+    async def drained(self) -> None:
+        """Return once the jobs queued on the running loop have run (their outcomes delivered)."""
+        queue = self._queues.get(asyncio.get_running_loop())
+        if queue is not None and queue.task is not None:
+            await asyncio.wait([queue.task])
+
+    async def _execute(self, jobs: list[J]) -> Sequence[R | BaseException]:
+        """One outcome per job of the batch ``jobs``, or raises (every job then fails with it)."""
+        raise NotImplementedError
+
+    async def _drain(self, queue: _LoopQueue[J, R]) -> None:
         try:
             while queue.items:
                 count = min(len(queue.items), self._max_batch)
                 batch = [queue.items.popleft() for _ in range(count)]
                 try:
-                    outcomes = await loop.run_in_executor(self._executor, self._outcomes, [j for j, _ in batch])
-                except RuntimeError:  # the executor was shut down: fail what is left
-                    outcomes = [BatcherClosedError(f"{self.name} is closed")] * count
+                    outcomes = _checked(self.name, await self._execute([j for j, _ in batch]), count)
+                except Exception as exc:  # the whole batch fails with it; the writer lives on
+                    outcomes = [exc] * count
                 except BaseException:  # the drain itself was cancelled (loop shutting down): nobody is left hanging
                     for _, future in batch:
                         future.cancel()
@@ -111,14 +106,67 @@ class Batcher(Generic[J, R]):
             queue.draining = False
             queue.task = None
 
-    def _outcomes(self, jobs: list[J]) -> Sequence[R | BaseException]:
+
+class Batcher(BatchQueue[J, R]):
+    """Runs the batches on one writer thread (``run_batch`` blocks: a database driver's calls, say).
+
+    Jobs may come from several event loops (each has its own queue; their batches share the thread).
+    ``on_exit`` runs on the writer thread at :meth:`close`, e.g. to release what ``run_batch`` kept there.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[list[J]], Sequence[R | BaseException]],
+        *,
+        max_batch: int = MAX_BATCH,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name, max_batch=max_batch)
+        self._run_batch = run_batch
+        self._on_exit = on_exit
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    def close(self) -> None:
+        """Stop taking jobs, let the running batch finish, run ``on_exit`` and end the thread (blocking)."""
+        self._closed = True
+        if self._on_exit is not None:
+            with contextlib.suppress(RuntimeError):  # already shut down
+                self._executor.submit(self._on_exit)
+        self._executor.shutdown(wait=True)
+
+    async def _execute(self, jobs: list[J]) -> Sequence[R | BaseException]:
+        loop = asyncio.get_running_loop()
         try:
-            outcomes = self._run_batch(jobs)
-        except Exception as exc:  # the whole batch fails with it; the writer thread lives on
-            return [exc] * len(jobs)
-        if len(outcomes) != len(jobs):
-            return [RuntimeError(f"{self.name}: {len(outcomes)} outcomes for {len(jobs)} jobs")] * len(jobs)
-        return outcomes
+            return await loop.run_in_executor(self._executor, self._run_batch, jobs)
+        except RuntimeError as exc:
+            if self._closed:  # the executor was shut down: fail what is left
+                raise BatcherClosedError(f"{self.name} is closed") from exc
+            raise
+
+
+class LoopBatcher(BatchQueue[J, R]):
+    """Runs the batches on the submitting event loop: ``run_batch`` is a coroutine function (an async database
+    driver's calls, say). No thread: nothing to hand over and no interpreter lock to share with one."""
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[list[J]], Awaitable[Sequence[R | BaseException]]],
+        *,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        super().__init__(name, max_batch=max_batch)
+        self._run_batch = run_batch
+
+    async def _execute(self, jobs: list[J]) -> Sequence[R | BaseException]:
+        return await self._run_batch(jobs)
+
+
+def _checked(name: str, outcomes: Sequence[R | BaseException], count: int) -> Sequence[R | BaseException]:
+    if len(outcomes) != count:
+        raise RuntimeError(f"{name}: {len(outcomes)} outcomes for {count} jobs")
+    return outcomes
 
 
 def _deliver(future: asyncio.Future[R], outcome: R | BaseException) -> None:

@@ -1,9 +1,10 @@
 """The hot paths of direct uploads with group commit: issuing policies and recording callbacks.
 
 Issuing a policy writes one pending-upload row; recording a callback locks its pending upload and its object, adds
-the record and completes the upload. Both run here on a :class:`~ossdrop.services.batching.Batcher`: one
-transaction per batch of requests, a fixed number of statements per batch (:mod:`ossdrop.db.bulk`), and a request
-is answered only after the commit that made its rows durable. This is the *fast path*, for the common case only:
+the record and completes the upload. Both run here in batches (:mod:`ossdrop.services.batching`; on the event loop
+with an async driver, else on a writer thread): one transaction per batch of requests, a fixed number of statements
+per batch (:mod:`ossdrop.db.bulk`), and a request is answered only after the commit that made its rows durable. This
+is the *fast path*, for the common case only:
 
 * a policy whose content no live record has (or that needs no dedup) gets its pending row;
 * a callback for a pending (or expired) upload whose object matches it gets its record.
@@ -18,24 +19,29 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
-from ossdrop.db import bulk
+from ossdrop.db import bulk, driver_sql
+from ossdrop.db.async_writer import AsyncWriterConnection
 from ossdrop.db.models import StorageRecord, UploadState
 from ossdrop.db.session import WriterConnection
 from ossdrop.services import files, uploads
-from ossdrop.services.batching import Batcher
+from ossdrop.services.batching import Batcher, BatchQueue, LoopBatcher
 from ossdrop.services.keys import DedupScope
 from ossdrop.services.upload_rows import UploadFacts, pending_values, upload_matches, upload_record_values
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -57,56 +63,127 @@ class CallbackJob:
 
 
 class GroupCommit:
-    """The two writers (policies, callbacks) of one app; :meth:`close` finishes what is queued."""
+    """The two writers (policies, callbacks) of one app.
 
-    def __init__(self, engine: Engine, *, scope: DedupScope, upload_dir: str) -> None:
+    With ``async_engine`` (MySQL/MariaDB, PostgreSQL: :func:`ossdrop.db.async_writer.create_async_writer_engine`)
+    the batches run on the event loop, else (SQLite) each writer has its own thread and connection of ``engine``.
+    A batch whose transaction failed is logged and each of its jobs takes the full path.
+    :meth:`aclose` (on the serving loop) then :meth:`close` finish what is queued and release the connections.
+    """
+
+    def __init__(
+        self, engine: Engine, *, scope: DedupScope, upload_dir: str, async_engine: AsyncEngine | None = None
+    ) -> None:
         self.engine = engine
+        self.async_engine = async_engine
         self.scope = scope
         self.upload_dir = upload_dir
-        self._policy_conn = WriterConnection(engine)
-        self._callback_conn = WriterConnection(engine)
-        self.policies: Batcher[PolicyJob, bool] = Batcher(
-            "ossdrop-policy-writer", self._policy_batch, on_exit=self._policy_conn.close
-        )
-        self.callbacks: Batcher[CallbackJob, StorageRecord | None] = Batcher(
-            "ossdrop-callback-writer", self._callback_batch, on_exit=self._callback_conn.close
-        )
+        self.policies: BatchQueue[PolicyJob, bool]
+        self.callbacks: BatchQueue[CallbackJob, StorageRecord | None]
+        self._async_conns: list[AsyncWriterConnection] = []
+        policies, callbacks = "ossdrop-policy-writer", "ossdrop-callback-writer"
+        if async_engine is None:
+            self.policies = _thread_batcher(policies, WriterConnection(engine), self._issue, False)
+            self.callbacks = _thread_batcher(callbacks, WriterConnection(engine), self._record, None)
+        else:
+            policy_conn, callback_conn = AsyncWriterConnection(async_engine), AsyncWriterConnection(async_engine)
+            self._async_conns = [policy_conn, callback_conn]
+            dialect = async_engine.dialect
+            self.policies = _loop_batcher(
+                policies,
+                lambda jobs: policy_conn.run_driver(lambda c: _issue_on_driver(c, dialect, self.scope, jobs)),
+                False,
+            )
+            self.callbacks = _loop_batcher(
+                callbacks, lambda jobs: callback_conn.run(lambda c: self._record(c, jobs)), None
+            )
+
+    async def aclose(self) -> None:
+        """Stop taking jobs, let the running loop's queued ones run, close its connections (async engine)."""
+        self.policies.close()
+        self.callbacks.close()
+        await self.policies.drained()
+        await self.callbacks.drained()
+        await self.release()
+
+    async def release(self) -> None:
+        """Close the running loop's connections (async engine); the writers open new ones for their next batch."""
+        for conn in self._async_conns:
+            await conn.close()
 
     def close(self) -> None:
-        """Finish the queued jobs, end the writer threads (they give their connections back)."""
+        """Stop taking jobs, finish the queued ones, end the writer threads (they give their connections back)."""
         self.policies.close()
         self.callbacks.close()
 
-    def _policy_batch(self, jobs: list[PolicyJob]) -> list[bool]:
+    def _issue(self, conn: Connection, jobs: Sequence[PolicyJob]) -> list[bool]:
         """Per job: ``True`` when its pending row is committed, ``False`` when it needs the full path."""
-        try:
-            return self._policy_conn.run(lambda conn: _issue(conn, self.scope, jobs))
-        except Exception:
-            log.warning("policy batch of %d failed; each takes the full path", len(jobs), exc_info=True)
-            return [False] * len(jobs)
+        return _issue(conn, self.scope, jobs)
 
-    def _callback_batch(self, jobs: list[CallbackJob]) -> list[StorageRecord | None]:
+    def _record(self, conn: Connection, jobs: Sequence[CallbackJob]) -> list[StorageRecord | None]:
         """Per job: its committed record, or ``None`` when it needs the full path."""
+        return _record(conn, self.upload_dir, jobs)
+
+
+def _thread_batcher(
+    name: str, conn: WriterConnection, work: Callable[[Connection, list[J]], list[R]], fallback: R
+) -> Batcher[J, R]:
+    def run_batch(jobs: list[J]) -> list[R]:
         try:
-            return self._callback_conn.run(lambda conn: _record(conn, self.upload_dir, jobs))
+            return conn.run(lambda c: work(c, jobs))
         except Exception:
-            log.warning("callback batch of %d failed; each takes the full path", len(jobs), exc_info=True)
-            return [None] * len(jobs)
+            log.warning("%s: a batch of %d failed; each takes the full path", name, len(jobs), exc_info=True)
+            return [fallback] * len(jobs)
+
+    return Batcher(name, run_batch, on_exit=conn.close)
+
+
+def _loop_batcher(name: str, run: Callable[[list[J]], Awaitable[list[R]]], fallback: R) -> LoopBatcher[J, R]:
+    async def run_batch(jobs: list[J]) -> list[R]:
+        try:
+            return await run(jobs)
+        except Exception:
+            log.warning("%s: a batch of %d failed; each takes the full path", name, len(jobs), exc_info=True)
+            return [fallback] * len(jobs)
+
+    return LoopBatcher(name, run_batch)
 
 
 def _issue(conn: Connection, scope: DedupScope, jobs: Sequence[PolicyJob]) -> list[bool]:
+    md5s, owners = _dedup_lookup(scope, jobs)
+    plain = _plain_policies(jobs, owners, bulk.dedup_hits(conn, md5s, creator_ids=owners))
+    bulk.insert_pending(conn, [j.values for j, ok in zip(jobs, plain, strict=True) if ok])
+    return plain
+
+
+async def _issue_on_driver(
+    driver_conn: Any, dialect: Dialect, scope: DedupScope, jobs: Sequence[PolicyJob]
+) -> list[bool]:
+    """:func:`_issue` on the async driver's own connection (:mod:`ossdrop.db.driver_sql`: the same statements)."""
+    md5s, owners = _dedup_lookup(scope, jobs)
+    plain = _plain_policies(jobs, owners, await driver_sql.dedup_hits(driver_conn, dialect, md5s, creator_ids=owners))
+    await driver_sql.insert_pending(driver_conn, dialect, [j.values for j, ok in zip(jobs, plain, strict=True) if ok])
+    return plain
+
+
+def _dedup_lookup(scope: DedupScope, jobs: Sequence[PolicyJob]) -> tuple[set[str], set[int] | None]:
+    """The MD5s to look up for ``jobs``, and whose records count (``None``: anyone's, scope ``global``)."""
     wanted = [j for j in jobs if j.dedup]
     owners = None if scope is DedupScope.GLOBAL else {j.values["creator_id"] for j in wanted}
-    hits = bulk.dedup_hits(conn, {j.values["expected_md5"] for j in wanted}, creator_ids=owners)
+    return {j.values["expected_md5"] for j in wanted}, owners
+
+
+def _plain_policies(
+    jobs: Sequence[PolicyJob], owners: set[int] | None, hits: set[tuple[str, int | None, int | None]]
+) -> list[bool]:
+    """Per job: whether it gets its pending row here (no live record has its content)."""
 
     def fresh(job: PolicyJob) -> bool:
         v = job.values
         owner = None if owners is None else v["creator_id"]
         return not job.dedup or (v["expected_md5"], v["expected_size"], owner) not in hits
 
-    plain = [fresh(j) for j in jobs]
-    bulk.insert_pending(conn, [j.values for j, ok in zip(jobs, plain, strict=True) if ok])
-    return plain
+    return [fresh(j) for j in jobs]
 
 
 def _record(conn: Connection, upload_dir: str, jobs: Sequence[CallbackJob]) -> list[StorageRecord | None]:
