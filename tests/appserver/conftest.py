@@ -119,6 +119,16 @@ def base_settings(store: Store, database_url: str, app_port: int, **overrides: A
 
 
 StackFactory = Callable[..., Stack]
+_RUNNING: list[AppDeps] = []  # the deps of every stack the session started
+
+
+@pytest.fixture(autouse=True)
+def _idle_connections_closed() -> Iterator[None]:
+    """After each test, the running stacks close their idle pooled connections: the apps keep up to 40 each (as
+    many as worker threads), and the session's stacks together would otherwise exceed PostgreSQL's 100."""
+    yield
+    for deps in _RUNNING:
+        deps.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +154,7 @@ def stacks(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             if url == urls[backend]:
                 prepare(settings)
             deps = build_deps(settings)
+            _RUNNING.append(deps)
             periodic = "reconcile_interval" in overrides  # only stacks that ask for it run the periodic task
             server = ServerThread(create_app(deps, run_reconciler=periodic), sock, lifespan="on")
             server.start()

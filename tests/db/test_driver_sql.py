@@ -125,8 +125,10 @@ def test_a_connection_the_server_dropped_is_replaced_on_the_driver_path(db_engin
     )
 
     async def backend_id(driver_conn: Any) -> int:
-        async with driver_conn.cursor() as cursor:
-            await cursor.execute("SELECT pg_backend_pid()" if pg else "SELECT CONNECTION_ID()")
+        if pg:  # asyncpg
+            return int(await driver_conn.fetchval("SELECT pg_backend_pid()"))
+        async with driver_conn.cursor() as cursor:  # asyncmy
+            await cursor.execute("SELECT CONNECTION_ID()")
             return int((await cursor.fetchone())[0])
 
     async def main() -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Group-commit writes on the event loop, for MySQL/MariaDB (asyncmy) and PostgreSQL (psycopg's async mode).
+"""Group-commit writes on the event loop, for MySQL/MariaDB (asyncmy) and PostgreSQL (asyncpg).
 
 A writer thread with a blocking driver shares the interpreter lock with the event loop: every socket read of the
 driver gives the lock up and must win it back from the loop, which under load costs more than the batch's own
@@ -24,12 +24,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from ossdrop.db import driver_sql
 from ossdrop.db.session import WRITE_ATTEMPTS, normalize_url, should_retry
 
 T = TypeVar("T")
 
 # The async twin of each blocking driver normalize_url picks; SQLite has none (see the module docstring).
-_ASYNC_DRIVERS = {"mysql+pymysql": "mysql+asyncmy", "postgresql+psycopg": "postgresql+psycopg"}
+_ASYNC_DRIVERS = {"mysql+pymysql": "mysql+asyncmy", "postgresql+psycopg": "postgresql+asyncpg"}
 
 
 def create_async_writer_engine(database_url: str | URL) -> AsyncEngine | None:
@@ -63,13 +64,19 @@ class AsyncWriterConnection:
         return await self._transaction(lambda conn: conn.run_sync(work), attempts)
 
     async def run_driver(self, work: Callable[[Any], Awaitable[T]], *, attempts: int = WRITE_ATTEMPTS) -> T:
-        """As :meth:`run`, for ``work`` that awaits the driver's own connection (asyncmy's or psycopg's), which it
+        """As :meth:`run`, for ``work`` that awaits the driver's own connection (asyncmy's or asyncpg's), which it
         gets as its argument; ``work`` must raise driver errors as :class:`~sqlalchemy.exc.DBAPIError` (see
         :mod:`ossdrop.db.driver_sql`) for the retries to apply."""
 
         async def on_driver(conn: AsyncConnection) -> T:
-            raw = await conn.get_raw_connection()
-            return await work(raw.driver_connection)
+            driver_conn: Any = (await conn.get_raw_connection()).driver_connection
+            try:
+                if conn.dialect.driver != "asyncpg":
+                    return await work(driver_conn)
+                async with driver_conn.transaction():  # SQLAlchemy's adapter begins only with a statement of its own
+                    return await work(driver_conn)
+            except driver_sql.driver_errors(conn.dialect) as exc:  # BEGIN and COMMIT fail as statements do
+                raise driver_sql.dbapi_error(conn.dialect, exc) from exc
 
         return await self._transaction(on_driver, attempts)
 

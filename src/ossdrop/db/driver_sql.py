@@ -1,5 +1,6 @@
 """The policy batch (:func:`ossdrop.db.bulk.dedup_hits` then :func:`ossdrop.db.bulk.insert_pending`) run on the
-async driver's own connection: asyncmy (MySQL/MariaDB) or psycopg (PostgreSQL), both ``%s`` placeholders.
+async driver's own connection: asyncmy (MySQL/MariaDB; ``%s`` placeholders, a DB-API cursor) or asyncpg
+(PostgreSQL; ``$n`` placeholders, its own API).
 
 Issuing a policy is the app's hottest write. Through SQLAlchemy's async execution layer these two statements and
 the commit cost about 440 us of CPU per batch of 16 on the event loop; straight on the driver about 180 us
@@ -15,6 +16,7 @@ import functools
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -39,7 +41,7 @@ PENDING_COLUMNS = (
 @functools.lru_cache(maxsize=256)
 def _insert_sql(rows: int) -> str:
     """One ``INSERT`` of ``rows`` rows (several ``VALUES`` lists): one statement and one answer whatever the batch
-    size (psycopg's ``executemany`` would send one statement per row)."""
+    size (an ``executemany`` may send one statement per row)."""
     one = f"({', '.join(['%s'] * len(PENDING_COLUMNS))})"
     return f"INSERT INTO {PENDING.name} ({', '.join(PENDING_COLUMNS)}) VALUES {', '.join([one] * rows)}"  # noqa: S608
 
@@ -79,14 +81,52 @@ async def insert_pending(driver_conn: Any, dialect: Dialect, rows: Sequence[Valu
 async def _run(
     driver_conn: Any, dialect: Dialect, sql: str, params: Sequence[Any], *, fetch: bool = False
 ) -> list[tuple[Any, ...]]:
-    dbapi = dialect.loaded_dbapi
-    # psycopg prepares a statement on the server once it ran 5 times; for these, binding to the prepared form costs
-    # the client more than planning saves the server (a 16-row INSERT: about 580 us of CPU prepared, 380 us not).
-    options = {"prepare": False} if dialect.name == "postgresql" else {}
     try:
-        async with driver_conn.cursor() as cursor:
-            await cursor.execute(sql, params, **options)
-            return list(await cursor.fetchall()) if fetch else []
-    except dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, None, None)
-        raise DBAPIError.instance(sql, params, exc, dbapi.Error, connection_invalidated=lost) from exc
+        if dialect.driver == "asyncpg":
+            return await _run_asyncpg(driver_conn, sql, params, fetch)
+        return await _run_cursor(driver_conn, sql, params, fetch)
+    except driver_errors(dialect) as exc:
+        raise dbapi_error(dialect, exc, sql, params) from exc
+
+
+async def _run_asyncpg(driver_conn: Any, sql: str, params: Sequence[Any], fetch: bool) -> list[tuple[Any, ...]]:
+    numbered = _numbered(sql)
+    if fetch:
+        return [tuple(row) for row in await driver_conn.fetch(numbered, *params)]
+    await driver_conn.execute(numbered, *params)
+    return []
+
+
+async def _run_cursor(driver_conn: Any, sql: str, params: Sequence[Any], fetch: bool) -> list[tuple[Any, ...]]:
+    async with driver_conn.cursor() as cursor:
+        await cursor.execute(sql, params)
+        return list(await cursor.fetchall()) if fetch else []
+
+
+@functools.lru_cache(maxsize=512)
+def _numbered(sql: str) -> str:
+    """``sql`` with its ``%s`` placeholders as asyncpg's ``$1, $2, ...`` (the SQL here has no other ``%``)."""
+    parts = sql.split("%s")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
+def driver_errors(dialect: Dialect) -> tuple[type[BaseException], ...]:
+    """What the driver of ``dialect`` raises for a failed statement or a lost connection."""
+    if dialect.driver == "asyncpg":
+        return (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+    return (dialect.loaded_dbapi.Error,)
+
+
+def dbapi_error(
+    dialect: Dialect, exc: BaseException, sql: str | None = None, params: Sequence[Any] | None = None
+) -> DBAPIError:
+    """``exc`` (one of :func:`driver_errors`) as SQLAlchemy would raise it from a statement, telling whether the
+    connection was lost (``connection_invalidated``)."""
+    if dialect.driver == "asyncpg":  # SQLSTATE class 08: connection exception; 57P0x: the server shut it
+        state = str(getattr(exc, "sqlstate", None) or "")
+        lost = isinstance(exc, asyncpg.InterfaceError | OSError) or state.startswith(("08", "57P"))
+    else:
+        lost = bool(dialect.is_disconnect(exc, None, None))  # type: ignore[arg-type]
+    error = DBAPIError.instance(sql, params, exc, BaseException, connection_invalidated=lost)  # type: ignore[arg-type]
+    assert isinstance(error, DBAPIError)
+    return error
