@@ -62,7 +62,7 @@ def _uploads(scope: DedupScope = DedupScope.CREATOR) -> Uploads:
 
 
 def _group_commit(db_engine: Engine, scope: DedupScope = DedupScope.CREATOR) -> GroupCommit:
-    """As the app builds it: batches on the event loop on MariaDB and PostgreSQL, on writer threads on SQLite."""
+    """As the app builds it: policy batches on the event loop on MariaDB and PostgreSQL, on a thread on SQLite."""
     async_engine = create_async_writer_engine(db_engine.url)
     assert (async_engine is None) == (db_engine.dialect.name == "sqlite")
     return GroupCommit(db_engine, scope=scope, upload_dir="user-dirs", async_engine=async_engine)
