@@ -66,16 +66,18 @@ class AsyncWriterConnection:
     async def run_driver(self, work: Callable[[Any], Awaitable[T]], *, attempts: int = WRITE_ATTEMPTS) -> T:
         """As :meth:`run`, for ``work`` that awaits the driver's own connection (asyncmy's or asyncpg's), which it
         gets as its argument; ``work`` must raise driver errors as :class:`~sqlalchemy.exc.DBAPIError` (see
-        :mod:`ossdrop.db.driver_sql`) for the retries to apply."""
+        :mod:`ossdrop.db.driver_sql`) for the retries to apply.
+
+        On asyncpg each of ``work``'s statements commits by itself (asyncpg's default; SQLAlchemy's adapter begins
+        a transaction only for a statement of its own): ``work`` must need no more than that, as a batch whose one
+        ``INSERT`` is its only write does. A ``BEGIN``/``COMMIT`` pair would cost two more round trips per batch.
+        """
 
         async def on_driver(conn: AsyncConnection) -> T:
             driver_conn: Any = (await conn.get_raw_connection()).driver_connection
             try:
-                if conn.dialect.driver != "asyncpg":
-                    return await work(driver_conn)
-                async with driver_conn.transaction():  # SQLAlchemy's adapter begins only with a statement of its own
-                    return await work(driver_conn)
-            except driver_sql.driver_errors(conn.dialect) as exc:  # BEGIN and COMMIT fail as statements do
+                return await work(driver_conn)
+            except driver_sql.driver_errors(conn.dialect) as exc:
                 raise driver_sql.dbapi_error(conn.dialect, exc) from exc
 
         return await self._transaction(on_driver, attempts)

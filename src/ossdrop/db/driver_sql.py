@@ -7,7 +7,8 @@ the commit cost about 440 us of CPU per batch of 16 on the event loop; straight 
 (``bench/app_server.py`` sees it as ~16 us per policy). The SQL is written here by hand because that layer is
 what costs; its table and column names come from the models, and a test runs both forms on the same rows and
 compares their answers. Errors come out as SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`, as from a Core
-statement, so the writer's retry rules apply unchanged.
+statement, so the writer's retry rules apply unchanged. The batch writes with one ``INSERT``: on MySQL it commits
+with the writer's transaction, on asyncpg by itself (see ``AsyncWriterConnection.run_driver``).
 """
 
 from __future__ import annotations
