@@ -2,12 +2,13 @@
 
 A writer thread with a blocking driver shares the interpreter lock with the event loop: every socket read of the
 driver gives the lock up and must win it back from the loop, which under load costs more than the batch's own
-statements (bench/app_server.py measured about 220 us of app CPU per policy with a pymysql writer thread against
-about 160 us with the same statements awaited on the loop). SQLite keeps its writer thread: its driver never
-waits on a socket, and an async SQLite driver is a thread underneath anyway.
+statements (bench/app_server.py, policies on MariaDB: about 220 us of app CPU per policy with a pymysql writer
+thread, about 145 us with the batch awaited on the loop). SQLite keeps its writer thread: its driver never waits
+on a socket, and an async SQLite driver is a thread underneath anyway.
 
-The statements stay the synchronous Core code of :mod:`ossdrop.db.bulk`; SQLAlchemy's ``run_sync`` runs it on the
-loop, awaiting the driver wherever it would block.
+:meth:`AsyncWriterConnection.run` runs synchronous Core code (SQLAlchemy's ``run_sync``, awaiting the driver
+wherever it would block); :meth:`AsyncWriterConnection.run_driver` runs code written against the driver's own
+connection (:mod:`ossdrop.db.driver_sql`), which skips SQLAlchemy's async layer.
 """
 
 from __future__ import annotations

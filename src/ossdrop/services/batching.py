@@ -138,11 +138,10 @@ class Batcher(BatchQueue[J, R]):
     async def _execute(self, jobs: list[J]) -> Sequence[R | BaseException]:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._run_batch, jobs)
-        except RuntimeError as exc:
-            if self._closed:  # the executor was shut down: fail what is left
-                raise BatcherClosedError(f"{self.name} is closed") from exc
-            raise
+            outcomes = loop.run_in_executor(self._executor, self._run_batch, jobs)  # submits at once
+        except RuntimeError as exc:  # the executor was shut down: fail what is left
+            raise BatcherClosedError(f"{self.name} is closed") from exc
+        return await outcomes
 
 
 class LoopBatcher(BatchQueue[J, R]):

@@ -2,9 +2,10 @@
 
 Issuing a policy writes one pending-upload row; recording a callback locks its pending upload and its object, adds
 the record and completes the upload. Both run here in batches (:mod:`ossdrop.services.batching`; policies on the
-event loop with an async driver, else on a writer thread): one transaction per batch of requests, a fixed number of
-statements per batch (:mod:`ossdrop.db.bulk`), and a request is answered only after the commit that made its rows
-durable. This is the *fast path*, for the common case only:
+event loop with an async driver, else on a writer thread): one transaction per batch of requests (on asyncpg, one
+self-committing INSERT), a fixed number of statements per batch (:mod:`ossdrop.db.bulk`,
+:mod:`ossdrop.db.driver_sql`), and a request is answered only after the commit that made its rows durable. This is
+the *fast path*, for the common case only:
 
 * a policy whose content no live record has (or that needs no dedup) gets its pending row;
 * a callback for a pending (or expired) upload whose object matches it gets its record.
