@@ -6,6 +6,7 @@ the others of its batch, and nothing is answered before its batch committed; on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 from collections.abc import Coroutine, Iterator
@@ -91,9 +92,9 @@ class Statements:
     """Counts the SQL statements the writers of ``gc`` send (commit and rollback are not statements): Core ones
     through the engines' events, and those :mod:`ossdrop.db.driver_sql` sends on the driver's own connection."""
 
-    def __init__(self, gc: GroupCommit, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, gc: GroupCommit) -> None:
         self.engines = [gc.engine] + ([gc.async_engine.sync_engine] if gc.async_engine else [])
-        self.monkeypatch = monkeypatch
+        self.patches = contextlib.ExitStack()
         self.sql: list[str] = []
 
     def __enter__(self) -> Statements:
@@ -105,13 +106,13 @@ class Statements:
             self.sql.append(sql)
             return await run(driver_conn, dialect, sql, *args, **kwargs)
 
-        self.monkeypatch.setattr(driver_sql, "_run", counted)
+        self.patches.enter_context(pytest.MonkeyPatch.context()).setattr(driver_sql, "_run", counted)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         for engine in self.engines:
             event.remove(engine, "before_cursor_execute", self._seen)
-        self.monkeypatch.undo()
+        self.patches.close()
 
     def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not statement.strip().upper().startswith(("PRAGMA", "BEGIN", "SELECT 1")):
@@ -268,11 +269,11 @@ def test_loop_batcher_batches_on_the_loop_and_answers_each_after_its_batch() -> 
 
 
 def test_concurrent_policies_share_a_few_statements_and_each_gets_its_row(
-    writer: GroupCommit, new_session: sessionmaker[Session], session: Session, monkeypatch: pytest.MonkeyPatch
+    writer: GroupCommit, new_session: sessionmaker[Session], session: Session
 ) -> None:
     up = _uploads()
     items = [(1000 + i % 3, f"content {i}".encode()) for i in range(40)]
-    with Statements(writer, monkeypatch) as seen:
+    with Statements(writer) as seen:
         tickets = run(writer, _policies(up, writer, new_session, items))
     assert all(isinstance(t, UploadTicket) for t in tickets)
     assert len({t.upload_id for t in tickets}) == 40
@@ -341,7 +342,7 @@ async def _bad_policy(up: Uploads, gc: GroupCommit, sessions: sessionmaker[Sessi
 
 
 def test_concurrent_callbacks_are_all_recorded_in_few_statements(
-    writer: GroupCommit, new_session: sessionmaker[Session], session: Session, monkeypatch: pytest.MonkeyPatch
+    writer: GroupCommit, new_session: sessionmaker[Session], session: Session
 ) -> None:
     up = _uploads()
     items = [(2000 + i % 4, f"file {i % 30}".encode()) for i in range(60)]  # shared keys: same content and creator
@@ -355,7 +356,7 @@ def test_concurrent_callbacks_are_all_recorded_in_few_statements(
             )
         )
 
-    with Statements(writer, monkeypatch) as seen:
+    with Statements(writer) as seen:
         records = run(writer, callbacks())
     assert len({r.id for r in records}) == 60
     stored = {r.upload_id: r for r in session.scalars(select(StorageRecord))}
