@@ -8,9 +8,11 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from ossdrop.db import bulk, driver_sql
@@ -24,6 +26,7 @@ from tests.db.conftest import (  # noqa: F401 - fixtures: db_engine, migrated_ur
     fixture_migrated_url,
     fixture_session,
 )
+from tests.db.test_writers import Deadlock, kill
 
 T = TypeVar("T")
 NOW = 1_700_000_000
@@ -107,36 +110,42 @@ def test_insert_pending_writes_the_rows_the_core_statement_writes(db_engine: Eng
 
 
 def test_a_driver_error_is_a_dbapi_error_and_writes_nothing(db_engine: Engine, session: Session) -> None:
-    row = pending_values(
-        creator_id=1, name="a", md5=None, size=1, scope=DedupScope.CREATOR, now=NOW, ttl=60, upload_dir="user-dirs"
-    )
+    row = _row("a")
     with pytest.raises(DBAPIError):  # the same upload id twice: a unique violation, all of it rolled back
         _on_driver(db_engine, lambda c, dialect: driver_sql.insert_pending(c, dialect, [row, dict(row)]))
     assert session.scalars(select(PendingUpload)).all() == []
 
 
-def test_a_connection_the_server_dropped_is_replaced_on_the_driver_path(db_engine: Engine, session: Session) -> None:
-    engine = create_async_writer_engine(db_engine.url)
-    assert engine is not None
-    conn = AsyncWriterConnection(engine)
-    pg = db_engine.dialect.name == "postgresql"
-    row = pending_values(
-        creator_id=1, name="a", md5=None, size=1, scope=DedupScope.CREATOR, now=NOW, ttl=60, upload_dir="user-dirs"
+async def backend_id(driver_conn: Any) -> int:
+    """The server's id of ``driver_conn`` (asyncpg's or asyncmy's)."""
+    if isinstance(driver_conn, asyncpg.Connection):
+        return int(await driver_conn.fetchval("SELECT pg_backend_pid()"))
+    async with driver_conn.cursor() as cursor:
+        await cursor.execute("SELECT CONNECTION_ID()")
+        return int((await cursor.fetchone())[0])
+
+
+def _row(name: str) -> dict[str, Any]:
+    return pending_values(
+        creator_id=1, name=name, md5=None, size=1, scope=DedupScope.CREATOR, now=NOW, ttl=60, upload_dir="user-dirs"
     )
 
-    async def backend_id(driver_conn: Any) -> int:
-        if pg:  # asyncpg
-            return int(await driver_conn.fetchval("SELECT pg_backend_pid()"))
-        async with driver_conn.cursor() as cursor:  # asyncmy
-            await cursor.execute("SELECT CONNECTION_ID()")
-            return int((await cursor.fetchone())[0])
+
+def _writer(db_engine: Engine) -> tuple[AsyncWriterConnection, Dialect]:
+    engine = create_async_writer_engine(db_engine.url)
+    assert engine is not None
+    return AsyncWriterConnection(engine), engine.dialect
+
+
+def test_a_connection_the_server_dropped_is_replaced_on_the_driver_path(db_engine: Engine, session: Session) -> None:
+    conn, dialect = _writer(db_engine)
+    row = _row("a")
 
     async def main() -> tuple[int, int]:
         try:
             first = await conn.run_driver(backend_id)
-            with db_engine.connect() as admin:  # the server drops the kept connection
-                admin.exec_driver_sql(f"SELECT pg_terminate_backend({first})" if pg else f"KILL CONNECTION {first}")
-            await conn.run_driver(lambda c: driver_sql.insert_pending(c, engine.dialect, [row]))
+            kill(db_engine, first)
+            await conn.run_driver(lambda c: driver_sql.insert_pending(c, dialect, [row]))  # no error reaches us
             return first, await conn.run_driver(backend_id)
         finally:
             await conn.close()
@@ -144,3 +153,39 @@ def test_a_connection_the_server_dropped_is_replaced_on_the_driver_path(db_engin
     first, second = asyncio.run(main())
     assert first != second
     assert [p.upload_id for p in session.scalars(select(PendingUpload))] == [row["upload_id"]]
+
+
+def test_a_deadlock_victim_is_run_again(db_engine: Engine, session: Session) -> None:
+    conn, dialect = _writer(db_engine)
+    row = _row("a")
+    tries: list[int] = []
+
+    async def victim_once(driver_conn: Any) -> int:
+        tries.append(1)
+        if len(tries) == 1:
+            raise OperationalError("INSERT ...", {}, Deadlock())
+        await driver_sql.insert_pending(driver_conn, dialect, [row])
+        return len(tries)
+
+    async def main() -> int:
+        try:
+            return await conn.run_driver(victim_once)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(main()) == 2
+    assert [p.upload_id for p in session.scalars(select(PendingUpload))] == [row["upload_id"]]
+
+
+def test_each_event_loop_gets_its_own_connection(db_engine: Engine) -> None:
+    conn, _dialect = _writer(db_engine)
+
+    async def kept_twice() -> int:
+        try:
+            first = await conn.run_driver(backend_id)
+            assert await conn.run_driver(backend_id) == first  # kept between units on one loop
+            return first
+        finally:
+            await conn.close()
+
+    assert asyncio.run(kept_twice()) != asyncio.run(kept_twice())  # a new loop: a new connection

@@ -6,9 +6,8 @@ statements (bench/app_server.py, policies on MariaDB: about 220 us of app CPU pe
 thread, about 145 us with the batch awaited on the loop). SQLite keeps its writer thread: its driver never waits
 on a socket, and an async SQLite driver is a thread underneath anyway.
 
-:meth:`AsyncWriterConnection.run` runs synchronous Core code (SQLAlchemy's ``run_sync``, awaiting the driver
-wherever it would block); :meth:`AsyncWriterConnection.run_driver` runs code written against the driver's own
-connection (:mod:`ossdrop.db.driver_sql`), which skips SQLAlchemy's async layer.
+:meth:`AsyncWriterConnection.run_driver` runs code written against the driver's own connection
+(:mod:`ossdrop.db.driver_sql`), which skips SQLAlchemy's async layer.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -49,46 +47,31 @@ def create_async_writer_engine(database_url: str | URL) -> AsyncEngine | None:
 
 class AsyncWriterConnection:
     """The event-loop twin of :class:`ossdrop.db.session.WriterConnection`: one kept connection per event loop,
-    one transaction per :meth:`run`, the same retries. Use it from one task at a time per loop (a batcher's drain).
+    one transaction per :meth:`run_driver`, the same retries. Use it from one task at a time per loop (a batcher's
+    drain).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._conns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnection] = weakref.WeakKeyDictionary()
 
-    async def run(self, work: Callable[[Connection], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
-        """Run ``work`` (synchronous Core code) in one write transaction on this loop's connection and commit it.
+    async def run_driver(self, work: Callable[[Any], Awaitable[T]], *, attempts: int = WRITE_ATTEMPTS) -> T:
+        """Run ``work`` on this loop's connection, as the driver's own connection (asyncmy's or asyncpg's), which it
+        gets as its argument, in one write transaction, and commit it. ``work`` must raise driver errors as
+        :class:`~sqlalchemy.exc.DBAPIError` (see :mod:`ossdrop.db.driver_sql`) for the retries to apply.
 
         The whole unit re-runs after a transient lock conflict or on a new connection when the kept one was lost;
         any other error propagates after the rollback, and the connection is closed.
-        """
-        return await self._transaction(lambda conn: conn.run_sync(work), attempts)
-
-    async def run_driver(self, work: Callable[[Any], Awaitable[T]], *, attempts: int = WRITE_ATTEMPTS) -> T:
-        """As :meth:`run`, for ``work`` that awaits the driver's own connection (asyncmy's or asyncpg's), which it
-        gets as its argument; ``work`` must raise driver errors as :class:`~sqlalchemy.exc.DBAPIError` (see
-        :mod:`ossdrop.db.driver_sql`) for the retries to apply.
 
         On asyncpg each of ``work``'s statements commits by itself (asyncpg's default; SQLAlchemy's adapter begins
         a transaction only for a statement of its own): ``work`` must need no more than that, as a batch whose one
         ``INSERT`` is its only write does. A ``BEGIN``/``COMMIT`` pair would cost two more round trips per batch.
         """
-
-        async def on_driver(conn: AsyncConnection) -> T:
-            driver_conn: Any = (await conn.get_raw_connection()).driver_connection
-            try:
-                return await work(driver_conn)
-            except driver_sql.driver_errors(conn.dialect) as exc:
-                raise driver_sql.dbapi_error(conn.dialect, exc) from exc
-
-        return await self._transaction(on_driver, attempts)
-
-    async def _transaction(self, body: Callable[[AsyncConnection], Awaitable[T]], attempts: int) -> T:
         for attempt in range(1, attempts + 1):
             conn = await self._connection()
             try:
                 async with conn.begin():
-                    return await body(conn)
+                    return await self._on_driver(conn, work)
             except DBAPIError as exc:
                 await self.close()
                 if not should_retry(exc, attempt, attempts):
@@ -107,6 +90,14 @@ class AsyncWriterConnection:
         conn = self._conns.pop(asyncio.get_running_loop(), None)
         if conn is not None:
             await conn.close()
+
+    @staticmethod
+    async def _on_driver(conn: AsyncConnection, work: Callable[[Any], Awaitable[T]]) -> T:
+        driver_conn: Any = (await conn.get_raw_connection()).driver_connection
+        try:
+            return await work(driver_conn)
+        except driver_sql.driver_errors(conn.dialect) as exc:
+            raise driver_sql.dbapi_error(conn.dialect, exc) from exc
 
     async def _connection(self) -> AsyncConnection:
         loop = asyncio.get_running_loop()
