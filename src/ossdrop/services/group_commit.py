@@ -82,7 +82,7 @@ class GroupCommit:
         self.upload_dir = upload_dir
         self.policies: BatchQueue[PolicyJob, bool]
         self.callbacks: BatchQueue[CallbackJob, StorageRecord | None]
-        self._async_conns: list[AsyncWriterConnection] = []
+        self._policy_conn: AsyncWriterConnection | None = None  # with an async engine
         policies, callbacks = "ossdrop-policy-writer", "ossdrop-callback-writer"
         # Callbacks stay on a writer thread whatever the database: a few per batch at OSS's pace, each batch four
         # Core statements, whose SQLAlchemy work on the event loop would delay every other request (measured on
@@ -91,8 +91,7 @@ class GroupCommit:
         if async_engine is None:
             self.policies = _thread_batcher(policies, WriterConnection(engine), self._issue, False)
         else:
-            policy_conn = AsyncWriterConnection(async_engine)
-            self._async_conns = [policy_conn]
+            policy_conn = self._policy_conn = AsyncWriterConnection(async_engine)
             dialect = async_engine.dialect
             self.policies = _loop_batcher(
                 policies,
@@ -109,9 +108,9 @@ class GroupCommit:
         await self.release()
 
     async def release(self) -> None:
-        """Close the running loop's connections (async engine); the writers open new ones for their next batch."""
-        for conn in self._async_conns:
-            await conn.close()
+        """Close the running loop's connection (async engine); the writer opens a new one for its next batch."""
+        if self._policy_conn is not None:
+            await self._policy_conn.close()
 
     def close(self) -> None:
         """Stop taking jobs, finish the queued ones, end the writer threads (they give their connections back)."""
